@@ -1,0 +1,91 @@
+"""Search function: the read-only search path (text, example-image and hybrid queries)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import File, Form, Query, UploadFile
+from mangum import Mangum
+
+from imagesearch.errors import InvalidRequest, PayloadTooLarge
+from imagesearch.http.app import create_app
+from imagesearch.http.auth import TenantDep
+from imagesearch.http.deps import SearchServiceDep, SettingsDep
+from imagesearch.logs import logger
+from imagesearch.search.schemas import SearchFilters, SearchRequest, SearchResponse
+
+app = create_app("imagesearch search")
+
+
+@app.post("/search", response_model=SearchResponse, response_model_exclude_none=True, tags=["search"])
+def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) -> SearchResponse:
+    """Hybrid (default), vector or keyword search by text, by a stored image, or both."""
+    plan = service.plan(
+        query=body.query,
+        image_id=body.image_id,
+        mode=body.mode,
+        limit=body.limit,
+        offset=body.offset,
+        filters=body.filters,
+        min_score=body.min_score,
+        explain=body.explain,
+    )
+    return service.search(tenant, plan, cursor=body.cursor)
+
+
+@app.get(
+    "/images/{image_id}/similar",
+    response_model=SearchResponse,
+    response_model_exclude_none=True,
+    tags=["search"],
+)
+def similar(
+    image_id: UUID,
+    tenant: TenantDep,
+    service: SearchServiceDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> SearchResponse:
+    """Images like a stored one, by its stored vector (no model run)."""
+    plan = service.plan(query=None, image_id=image_id, mode="vector", limit=limit)
+    return service.search(tenant, plan, cursor=cursor)
+
+
+@app.post("/search/image", response_model=SearchResponse, response_model_exclude_none=True, tags=["search"])
+def search_by_image(
+    tenant: TenantDep,
+    service: SearchServiceDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="a picture to search with; it is not stored")],
+    limit: Annotated[int, Form(ge=1, le=100)] = 20,
+    min_score: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
+    tags: Annotated[list[str] | None, Form()] = None,
+) -> SearchResponse:
+    """Images similar to an uploaded picture (embedded with the image tower, never stored)."""
+    data = file.file.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise PayloadTooLarge(f"the file is over the limit of {settings.max_upload_bytes} bytes")
+    try:
+        filters = SearchFilters(tags=tags)
+    except ValueError as e:
+        raise InvalidRequest(str(e)) from None
+    vector = service.by_image(data)
+    plan = service.plan(
+        query=None,
+        image_id=None,
+        mode="vector",
+        limit=limit,
+        filters=filters,
+        min_score=min_score,
+        query_vector=vector,
+    )
+    return service.search(tenant, plan)
+
+
+_asgi = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _asgi(event, context)

@@ -1,0 +1,110 @@
+"""Upload function: the images API behind the HTTP API (multipart and presigned uploads, CRUD)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import File, Form, Query, Request, Response, UploadFile, status
+from mangum import Mangum
+
+from imagesearch.errors import PayloadTooLarge
+from imagesearch.http.app import create_app
+from imagesearch.http.auth import TenantDep
+from imagesearch.http.deps import ImageServiceDep, SettingsDep
+from imagesearch.images.schemas import ImageList, ImagePublic, ImageUpdate, UploadCreate, UploadPublic
+from imagesearch.logs import logger
+
+app = create_app("imagesearch upload")
+
+MULTIPART_OVERHEAD = 64 * 1024  # form fields and boundaries around the file
+
+
+@app.post(
+    "/images",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ImagePublic,
+    responses={200: {"model": ImagePublic, "description": "the same bytes were uploaded before"}},
+    tags=["images"],
+)
+def upload_image(
+    request: Request,
+    response: Response,
+    tenant: TenantDep,
+    images: ImageServiceDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="the image; its type is decided from the bytes")],
+    title: Annotated[str | None, Form()] = None,
+    description: Annotated[str | None, Form()] = None,
+    tags: Annotated[list[str] | None, Form(description="repeat the field, or separate with commas")] = None,
+) -> ImagePublic:
+    """Upload a small image (Lambda payloads stop at 6 MB: use POST /uploads for large files)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
+        raise PayloadTooLarge(f"the request is {declared} bytes; the limit is {settings.max_upload_bytes}")
+    data = file.file.read(settings.max_upload_bytes + 1)
+    record, created = images.upload(
+        tenant, data, filename=file.filename, title=title, description=description, tags=tags
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return record
+
+
+@app.post(
+    "/uploads",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadPublic,
+    responses={200: {"model": UploadPublic, "description": "the announced sha256 is already here: no URL"}},
+    tags=["images"],
+)
+def create_upload(
+    body: UploadCreate, response: Response, tenant: TenantDep, images: ImageServiceDep
+) -> UploadPublic:
+    """A presigned PUT URL for a direct upload; the record is pending until the bytes arrive."""
+    upload, created = images.create_upload(tenant, body)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return upload
+
+
+@app.get("/images", response_model=ImageList, tags=["images"])
+def list_images(
+    tenant: TenantDep,
+    images: ImageServiceDep,
+    status: Literal["pending", "ready", "failed"] | None = None,
+    tag: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    sha256: Annotated[str | None, Query(pattern="^[0-9a-fA-F]{64}$", description="exact bytes")] = None,
+) -> ImageList:
+    """Images newest first, one page at a time (pass `next_cursor` back as `cursor`)."""
+    return images.list(tenant, status=status, tag=tag, limit=limit, cursor=cursor, sha256=sha256)
+
+
+@app.get("/images/{image_id}", response_model=ImagePublic, tags=["images"])
+def get_image(image_id: UUID, tenant: TenantDep, images: ImageServiceDep) -> ImagePublic:
+    return images.get(tenant, image_id)
+
+
+@app.patch("/images/{image_id}", response_model=ImagePublic, tags=["images"])
+def update_image(
+    image_id: UUID, body: ImageUpdate, tenant: TenantDep, images: ImageServiceDep
+) -> ImagePublic:
+    """Change title, description or tags; keyword search sees the change at once."""
+    return images.update(tenant, image_id, body)
+
+
+@app.delete("/images/{image_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["images"])
+def delete_image(image_id: UUID, tenant: TenantDep, images: ImageServiceDep) -> Response:
+    """Remove the record, its embeddings, the original and its thumbnail."""
+    images.delete(tenant, image_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+_asgi = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return _asgi(event, context)

@@ -1,0 +1,1 @@
+"""The `imagesearch` command line."""

@@ -1,0 +1,29 @@
+"""`imagesearch migrate`: apply the Alembic migrations to the configured database."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "migrate", help="apply the schema migrations to IMAGESEARCH_DATABASE_URL"
+    )
+    parser.add_argument("--revision", default="head", help="target revision (default: head)")
+    parser.add_argument("--database-url", help="override IMAGESEARCH_DATABASE_URL")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from imagesearch.config import get_settings, load_settings
+    from imagesearch.db import migrate
+
+    url = load_settings(database_url=args.database_url).database_url if args.database_url else None
+    url = url or get_settings().database_url
+    if not url:
+        print("imagesearch migrate: set IMAGESEARCH_DATABASE_URL (or pass --database-url)")
+        return 2
+    migrate.upgrade(url, args.revision)
+    print(f"database at revision {migrate.current(url)}")
+    return 0

@@ -1,0 +1,212 @@
+"""Settings: the one place that reads the environment."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import urlparse
+
+from pydantic import AfterValidator, AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from imagesearch.search.strategy import SearchStrategy
+
+ENV_PREFIX = "IMAGESEARCH_"
+DEFAULT_TENANT_ID = "00000000-0000-0000-0000-000000000001"
+
+# The source checkout: layers/shared/imagesearch/config.py -> four levels up. Functions and migrations
+# live there; they are not part of the installed package.
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+# The committed demo bundle: the model of the embedded default (see README, "Models").
+PACKAGE_DIR = Path(__file__).resolve().parent
+DEMO_MODEL_DIR = PACKAGE_DIR / "model" / "demo_bundle"
+
+
+def _check_database_url(value: str) -> str:
+    """A libpq URL (postgresql://...). Unix-socket URLs (?host=/dir) are fine; PostgresDsn refuses them."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    if urlparse(value).scheme not in ("postgresql", "postgres"):
+        raise ValueError("must be a postgresql:// URL")
+    try:
+        conninfo_to_dict(value)
+    except Exception as e:  # psycopg.ProgrammingError: the message says what is wrong
+        raise ValueError(f"not a valid PostgreSQL URL: {e}") from e
+    return value
+
+
+DatabaseUrl = Annotated[str, AfterValidator(_check_database_url)]
+
+
+class AuthMode(StrEnum):
+    NONE = "none"
+    API_KEY = "api_key"
+    JWT = "jwt"
+
+
+def _alias(name: str) -> AliasChoices:
+    """Accept IMAGESEARCH_<NAME> and the bare <NAME> that DESIGN.md uses (DATABASE_URL, MODEL_DIR...)."""
+    return AliasChoices(f"{ENV_PREFIX}{name}", name)
+
+
+class Settings(BaseSettings):
+    """Typed configuration; every field is IMAGESEARCH_<FIELD> in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
+
+    # --- database ---
+    database_url: Annotated[DatabaseUrl | None, Field(validation_alias=_alias("DATABASE_URL"))] = None
+    database_replica_url: DatabaseUrl | None = None
+    db_pool_min: Annotated[int, Field(ge=0, le=100)] = 0
+    db_pool_max: Annotated[int, Field(ge=1, le=200)] = 2
+    # A pooled connection idle longer than this is pinged before use: after a Lambda thaw it may be dead.
+    db_idle_check_seconds: Annotated[float, Field(ge=0)] = 30.0
+    db_connect_timeout: Annotated[float, Field(gt=0, le=120)] = 5.0
+    db_statement_timeout_ms: Annotated[int, Field(ge=0)] = 15_000
+
+    # --- object storage ---
+    storage_url: str | None = None
+    storage_endpoint_url: str | None = None
+    storage_region: str | None = None
+    public_base_url: str = "http://127.0.0.1:8000"
+    signing_secret: str | None = None
+    presign_expiry_seconds: Annotated[int, Field(ge=10, le=7 * 24 * 3600)] = 900
+
+    # --- model ---
+    model_dir: Annotated[Path | None, Field(validation_alias=_alias("MODEL_DIR"))] = None
+    model_uri: Annotated[str | None, Field(validation_alias=_alias("MODEL_URI"))] = None
+    model_cache_dir: Path = Path("/tmp/imagesearch-models")
+    ort_threads: Annotated[int, Field(ge=0, le=64)] = 0
+
+    # --- auth ---
+    auth_mode: AuthMode = AuthMode.NONE
+
+    # --- uploads ---
+    max_upload_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
+    max_image_pixels: Annotated[int, Field(gt=0)] = 64_000_000
+
+    # --- search (defaults chosen from bench/relevance.py; see docs/search.md) ---
+    search_candidates: Annotated[int, Field(ge=1, le=1000)] = 100
+    search_ef_search: Annotated[int, Field(ge=1, le=1000)] = 100
+    search_weight_vector: Annotated[float, Field(ge=0)] = 1.0
+    search_weight_keyword: Annotated[float, Field(ge=0)] = 1.0
+    search_rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
+    query_cache_size: Annotated[int, Field(ge=0)] = 1024
+
+    # --- shadow mode: a candidate strategy run beside the live one on sampled requests ---
+    shadow_strategy: str | None = None  # JSON, e.g. {"name": "ef200", "ef_search": 200}
+    shadow_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+    shadow_timeout_ms: Annotated[int, Field(ge=1, le=10_000)] = 150
+
+    # --- logging ---
+    log_level: str = "INFO"
+
+    @field_validator("storage_url")
+    @classmethod
+    def _check_storage_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme == "file":
+            if not (parsed.netloc + parsed.path):
+                raise ValueError("file:// URL needs a path, e.g. file:///var/lib/imagesearch/objects")
+        elif parsed.scheme == "s3":
+            if not parsed.netloc:
+                raise ValueError("s3:// URL needs a bucket, e.g. s3://my-bucket/prefix")
+        else:
+            raise ValueError(f"must start with file:// or s3://, got {value!r}")
+        return value
+
+    @field_validator("public_base_url", "storage_endpoint_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(f"must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @property
+    def search_strategy(self) -> SearchStrategy:
+        """The live search strategy."""
+        from imagesearch.search.strategy import SearchStrategy
+
+        return SearchStrategy(
+            name="live",
+            candidates=self.search_candidates,
+            ef_search=self.search_ef_search,
+            weight_vector=self.search_weight_vector,
+            weight_keyword=self.search_weight_keyword,
+            rrf_k=self.search_rrf_k,
+        )
+
+    @field_validator("shadow_strategy")
+    @classmethod
+    def _check_shadow_strategy(cls, value: str | None) -> str | None:
+        if value is not None:
+            from imagesearch.errors import InvalidRequest
+            from imagesearch.search.strategy import parse_strategy
+
+            try:
+                parse_strategy(value)
+            except InvalidRequest as e:
+                raise ValueError(e.detail) from None
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.db_pool_min > self.db_pool_max:
+            raise ValueError("db_pool_min must not exceed db_pool_max")
+        if self.model_dir is not None and self.model_uri is not None:
+            raise ValueError("set only one of MODEL_DIR and MODEL_URI")
+        if self.model_uri is not None and urlparse(self.model_uri).scheme not in ("s3", "file"):
+            raise ValueError("MODEL_URI must be an s3:// or file:// URL")
+        return self
+
+
+class SettingsError(RuntimeError):
+    """The environment holds a setting that makes no sense; the message names it."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment (plus explicit overrides), with errors that name the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            field = ".".join(str(part) for part in err["loc"]).upper()
+            name = (
+                (field if field.startswith(ENV_PREFIX) else f"{ENV_PREFIX}{field}") if field else "settings"
+            )
+            problems.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from e
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def use_settings(settings: Settings | None) -> None:
+    """Replace the process-wide settings (the local stack and tests); None re-reads the environment."""
+    global _settings
+    _settings = settings

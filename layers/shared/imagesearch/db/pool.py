@@ -1,0 +1,160 @@
+"""A connection pool that suits Lambda as well as a long-running server."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from time import monotonic
+
+import psycopg
+import psycopg_pool
+from pgvector.psycopg import register_vector
+
+from imagesearch.config import get_settings
+from imagesearch.errors import DatabaseUnavailable
+from imagesearch.logs import logger
+
+
+class _IdleCheck:
+    """Ping a connection before use only when it sat idle long enough to have died (e.g. a Lambda freeze).
+
+    Pinging on every checkout costs a round trip per request; most checkouts follow a return by milliseconds.
+    """
+
+    def __init__(self, max_idle_seconds: float) -> None:
+        self._max_idle = max_idle_seconds
+        self._returned_at: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
+
+    def check(self, conn: psycopg.Connection) -> None:
+        returned_at = self._returned_at.get(conn)
+        if returned_at is None or monotonic() - returned_at >= self._max_idle:
+            psycopg_pool.ConnectionPool.check_connection(conn)
+
+    def reset(self, conn: psycopg.Connection) -> None:
+        self._returned_at[conn] = monotonic()
+
+
+class Database:
+    """A small pool over one PostgreSQL URL, opened on first use (never at import or in an ASGI lifespan)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 0,
+        max_size: int = 2,
+        idle_check_seconds: float = 30.0,
+        connect_timeout: float = 5.0,
+        statement_timeout_ms: int = 15_000,
+        name: str = "imagesearch",
+    ) -> None:
+        self.url = url
+        self._statement_timeout_ms = statement_timeout_ms
+        self._idle = _IdleCheck(idle_check_seconds)
+        self._lock = threading.Lock()
+        self._opened = False
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            name=name,
+            kwargs={"connect_timeout": max(1, round(connect_timeout)), "application_name": name},
+            configure=self._configure,
+            check=self._idle.check,
+            reset=self._idle.reset,
+            timeout=connect_timeout,
+            num_workers=1,
+        )
+
+    def _configure(self, conn: psycopg.Connection) -> None:
+        try:
+            register_vector(conn)
+        except psycopg.ProgrammingError:
+            # Not migrated yet: a pool that refuses every connection would only say "unavailable".
+            logger.warning("the vector extension is missing: run `imagesearch migrate`")
+            conn.rollback()
+        conn.execute(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
+        conn.commit()
+
+    def _ensure_open(self) -> None:
+        if not self._opened:
+            with self._lock:
+                if not self._opened:
+                    self._pool.open(wait=False)
+                    self._opened = True
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        """A connection inside a transaction: committed on success, rolled back on error."""
+        self._ensure_open()
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as e:
+            if not isinstance(e, psycopg.errors.QueryCanceled):
+                # After a database restart every idle connection is dead: drop them all now rather than
+                # failing one request per stale connection.
+                self._pool.check()
+            # QueryCanceled (statement_timeout) is an OperationalError too: a 503 is right for it as well.
+            raise DatabaseUnavailable("the database is unavailable, please retry") from e
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless a trivial query succeeds."""
+        with self.connection() as conn:
+            conn.execute("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._opened:
+                self._pool.close()
+                self._opened = False
+
+
+def database_from_settings(url: str, *, name: str) -> Database:
+    settings = get_settings()
+    return Database(
+        url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        idle_check_seconds=settings.db_idle_check_seconds,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        name=name,
+    )
+
+
+_databases: dict[str, Database] = {}
+_databases_lock = threading.Lock()
+
+
+def _cached(role: str, url: str | None) -> Database:
+    if url is None:
+        raise DatabaseUnavailable("IMAGESEARCH_DATABASE_URL is not set")
+    with _databases_lock:
+        if role not in _databases:
+            _databases[role] = database_from_settings(url, name=f"imagesearch-{role}")
+        return _databases[role]
+
+
+def get_database() -> Database:
+    """The primary database (reads and writes), created on first use."""
+    return _cached("primary", get_settings().database_url)
+
+
+def get_search_database() -> Database:
+    """The search path's database: the read replica when one is configured, else the primary."""
+    settings = get_settings()
+    if settings.database_replica_url is None:
+        return get_database()
+    return _cached("replica", settings.database_replica_url)
+
+
+def close_databases() -> None:
+    """Close every pool made by the getters above (the next call makes new ones from settings)."""
+    with _databases_lock:
+        for database in _databases.values():
+            database.close()
+        _databases.clear()

@@ -1,0 +1,72 @@
+"""The project's own exceptions. Adapters raise these; one place (http.problems) maps them to HTTP."""
+
+from __future__ import annotations
+
+
+class ImageSearchError(Exception):
+    """Base class; `detail` is safe to show to the caller."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+# --- the caller's fault (4xx) ---
+class InvalidRequest(ImageSearchError):
+    """Well-formed HTTP, but the values make no sense (422)."""
+
+
+class NotFound(ImageSearchError):
+    """No such resource for this caller (404; also used for other tenants' resources)."""
+
+
+class Unauthorized(ImageSearchError):
+    """Missing, malformed, revoked or unknown credentials (401)."""
+
+
+class PayloadTooLarge(ImageSearchError):
+    """Body or image over a configured limit (413)."""
+
+
+class ImageRejected(ImageSearchError):
+    """Bytes that are not a supported, decodable image within the limits (415).
+
+    `reason` is a short machine-readable code (e.g. "truncated", "too_many_pixels", "unsupported_format").
+    """
+
+    def __init__(self, detail: str, *, reason: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class TooManyPixels(ImageRejected):
+    """A decompression bomb or simply a picture over the pixel limit (413)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, reason="too_many_pixels")
+
+
+class Conflict(ImageSearchError):
+    """The request conflicts with the resource's state (409)."""
+
+
+# --- not the caller's fault, but expected and temporary (503) ---
+class ServiceUnavailable(ImageSearchError):
+    """A dependency is down; retrying later should work."""
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """PostgreSQL cannot be reached or dropped the connection."""
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """Object storage cannot be reached or answered with a server error."""
+
+
+# --- configuration ---
+class ModelUnavailable(ServiceUnavailable):
+    """The model bundle is missing, corrupt or does not match its manifest."""
+
+
+class ObjectNotFound(ImageSearchError):
+    """No object at that key in object storage."""

@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by the upload and search functions and the local server."""

@@ -1,0 +1,75 @@
+"""FastAPI dependencies as Annotated aliases; tests override the underlying functions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends
+
+from imagesearch.config import Settings, get_settings
+from imagesearch.db import Database, get_database, get_search_database
+from imagesearch.images.service import ImageService
+from imagesearch.model.embedder import get_embedder
+from imagesearch.search.models import SearchModels
+from imagesearch.search.service import SearchService
+from imagesearch.storage import ObjectStorage, get_storage
+
+
+def database() -> Database:
+    return get_database()
+
+
+def search_database() -> Database:
+    return get_search_database()
+
+
+def storage() -> ObjectStorage:
+    return get_storage()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+DbDep = Annotated[Database, Depends(database)]
+SearchDbDep = Annotated[Database, Depends(search_database)]
+StorageDep = Annotated[ObjectStorage, Depends(storage)]
+
+
+def image_service(db: DbDep, storage: StorageDep, settings: SettingsDep) -> ImageService:
+    return ImageService(
+        db,
+        storage,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_image_pixels=settings.max_image_pixels,
+        url_expiry_seconds=settings.presign_expiry_seconds,
+    )
+
+
+ImageServiceDep = Annotated[ImageService, Depends(image_service)]
+
+
+_search_models: tuple[Settings, SearchModels] | None = None
+
+
+def search_models(settings: SettingsDep, db: SearchDbDep) -> SearchModels:
+    """One per process (it holds the query cache and the loaded model); rebuilt if settings are replaced."""
+    global _search_models
+    if _search_models is None or _search_models[0] is not settings:
+        _search_models = (settings, SearchModels(db, get_embedder, cache_size=settings.query_cache_size))
+    return _search_models[1]
+
+
+def search_service(
+    db: SearchDbDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    models: Annotated[SearchModels, Depends(search_models)],
+) -> SearchService:
+    return SearchService(
+        db,
+        storage,
+        models,
+        strategy=settings.search_strategy,
+        url_expiry_seconds=settings.presign_expiry_seconds,
+    )
+
+
+SearchServiceDep = Annotated[SearchService, Depends(search_service)]

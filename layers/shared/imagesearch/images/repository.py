@@ -1,0 +1,236 @@
+"""SQL for image records. Every function takes a connection (the caller owns the transaction)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+from imagesearch.errors import InvalidRequest
+
+
+@dataclass
+class ImageRecord:
+    id: UUID
+    tenant_id: UUID
+    storage_key: str
+    status: str
+    error: str | None
+    title: str | None
+    description: str | None
+    tags: list[str]
+    filename: str | None
+    content_type: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    sha256: str | None
+    attempts: int
+    object_etag: str | None
+    sequencer: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+COLUMNS = (
+    "id, tenant_id, storage_key, status, error, title, description, tags, filename, content_type, size, "
+    "width, height, sha256, attempts, object_etag, sequencer, created_at, updated_at"
+)
+
+
+def _one(conn: psycopg.Connection, query: str, params: Any) -> ImageRecord | None:
+    with conn.cursor(row_factory=class_row(ImageRecord)) as cur:
+        cur.execute(query, params)
+        return cur.fetchone()
+
+
+def insert(
+    conn: psycopg.Connection,
+    *,
+    image_id: UUID,
+    tenant_id: UUID,
+    storage_key: str,
+    filename: str | None,
+    title: str | None,
+    description: str | None,
+    tags: list[str],
+    content_type: str | None,
+    size: int | None,
+    width: int | None = None,
+    height: int | None = None,
+    sha256: str | None = None,
+) -> ImageRecord | None:
+    """A new pending record; None when the tenant already has an image with these bytes."""
+    return _one(
+        conn,
+        f"""
+        INSERT INTO images (id, tenant_id, storage_key, filename, title, description, tags,
+                            content_type, size, width, height, sha256)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        ON CONFLICT (tenant_id, sha256) DO NOTHING
+        RETURNING {COLUMNS}
+        """,
+        (
+            image_id,
+            tenant_id,
+            storage_key,
+            filename,
+            title,
+            description,
+            tags,
+            content_type,
+            size,
+            width,
+            height,
+            sha256,
+        ),
+    )
+
+
+def get(conn: psycopg.Connection, tenant_id: UUID, image_id: UUID) -> ImageRecord | None:
+    return _one(conn, f"SELECT {COLUMNS} FROM images WHERE tenant_id = %s AND id = %s", (tenant_id, image_id))
+
+
+def get_by_sha256(conn: psycopg.Connection, tenant_id: UUID, sha256: str) -> ImageRecord | None:
+    return _one(
+        conn, f"SELECT {COLUMNS} FROM images WHERE tenant_id = %s AND sha256 = %s", (tenant_id, sha256)
+    )
+
+
+def get_by_key(conn: psycopg.Connection, storage_key: str, *, for_update: bool = False) -> ImageRecord | None:
+    lock = " FOR UPDATE" if for_update else ""
+    return _one(conn, f"SELECT {COLUMNS} FROM images WHERE storage_key = %s{lock}", (storage_key,))
+
+
+# --- listing with a keyset cursor -----------------------------------------------------------------------
+
+
+def encode_cursor(created_at: datetime, image_id: UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(image_id)]).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Inverse of encode_cursor; InvalidRequest for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, image_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), UUID(image_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidRequest("malformed cursor") from None
+
+
+def list_page(
+    conn: psycopg.Connection,
+    tenant_id: UUID,
+    *,
+    status: str | None,
+    tag: str | None,
+    limit: int,
+    after: tuple[datetime, UUID] | None,
+    sha256: str | None = None,
+) -> list[ImageRecord]:
+    """Newest first; `after` is the (created_at, id) of the last item of the previous page."""
+    with conn.cursor(row_factory=class_row(ImageRecord)) as cur:
+        cur.execute(
+            f"""
+            SELECT {COLUMNS} FROM images
+            WHERE tenant_id = %(tenant)s
+              AND (%(status)s::text IS NULL OR status = %(status)s)
+              AND (%(tag)s::text IS NULL OR tags @> ARRAY[%(tag)s::text])
+              AND (%(sha256)s::text IS NULL OR sha256 = %(sha256)s)
+              AND (%(after_at)s::timestamptz IS NULL OR (created_at, id) < (%(after_at)s, %(after_id)s::uuid))
+            ORDER BY created_at DESC, id DESC
+            LIMIT %(limit)s
+            """,
+            {
+                "tenant": tenant_id,
+                "status": status,
+                "tag": tag,
+                "sha256": sha256,
+                "after_at": after[0] if after else None,
+                "after_id": after[1] if after else None,
+                "limit": limit,
+            },
+        )
+        return cur.fetchall()
+
+
+# --- changes ----------------------------------------------------------------------------------------------
+
+
+def update_metadata(
+    conn: psycopg.Connection, tenant_id: UUID, image_id: UUID, changes: dict[str, Any]
+) -> ImageRecord | None:
+    """Set some of title, description, tags (the generated keyword vector follows in the same statement)."""
+    allowed = {"title", "description", "tags"}
+    if not changes:
+        return get(conn, tenant_id, image_id)
+    if not set(changes) <= allowed:
+        raise ValueError(f"not updatable: {sorted(set(changes) - allowed)}")
+    assignments = ", ".join(f"{name} = %({name})s" for name in sorted(changes))  # names from `allowed` only
+    return _one(
+        conn,
+        f"UPDATE images SET {assignments}, updated_at = now() WHERE tenant_id = %(tenant)s AND id = %(id)s "
+        f"RETURNING {COLUMNS}",
+        {**changes, "tenant": tenant_id, "id": image_id},
+    )
+
+
+def delete(conn: psycopg.Connection, tenant_id: UUID, image_id: UUID) -> ImageRecord | None:
+    """Remove the record (its embeddings cascade); the deleted record, or None if there was none."""
+    return _one(
+        conn,
+        f"DELETE FROM images WHERE tenant_id = %s AND id = %s RETURNING {COLUMNS}",
+        (tenant_id, image_id),
+    )
+
+
+def count_attempt(conn: psycopg.Connection, image_id: UUID) -> int:
+    row = conn.execute(
+        "UPDATE images SET attempts = attempts + 1 WHERE id = %s RETURNING attempts", (image_id,)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def mark_failed(
+    conn: psycopg.Connection, image_id: UUID, error: str, *, object_etag: str | None, sequencer: str | None
+) -> None:
+    conn.execute(
+        """
+        UPDATE images SET status = 'failed', error = %s, object_etag = %s, sequencer = %s, updated_at = now()
+        WHERE id = %s
+        """,
+        (error, object_etag, sequencer, image_id),
+    )
+    # A replaced object that is now bad must not be found by the vectors of its predecessor.
+    conn.execute("DELETE FROM embeddings WHERE image_id = %s", (image_id,))
+
+
+def mark_ready(
+    conn: psycopg.Connection,
+    image_id: UUID,
+    *,
+    content_type: str,
+    size: int,
+    width: int,
+    height: int,
+    sha256: str,
+    object_etag: str | None,
+    sequencer: str | None,
+) -> None:
+    conn.execute(
+        """
+        UPDATE images SET status = 'ready', error = NULL, content_type = %s, size = %s, width = %s,
+               height = %s, sha256 = %s, object_etag = %s, sequencer = %s, updated_at = now()
+        WHERE id = %s
+        """,
+        (content_type, size, width, height, sha256, object_etag, sequencer, image_id),
+    )

@@ -1,0 +1,177 @@
+"""The images API's request and response shapes, and the rules for user-supplied text."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from imagesearch.errors import InvalidRequest
+
+ImageStatus = Literal["pending", "ready", "failed"]
+
+MAX_TITLE = 500
+MAX_DESCRIPTION = 5000
+MAX_FILENAME = 255
+MAX_TAGS = 50
+MAX_TAG = 64
+
+# What a client may announce for a direct upload; the bytes decide in the end (sniffed on arrival).
+UPLOAD_CONTENT_TYPES = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "image/bmp",
+        "image/tiff",
+        "image/heic",
+        "image/avif",
+    }
+)
+
+
+def _clean_text(value: str, limit: int, name: str) -> str:
+    """NFC-normalise, drop control characters (keep newlines and tabs), trim."""
+    text = unicodedata.normalize("NFC", value)
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+    text = text.strip()
+    if len(text) > limit:
+        raise InvalidRequest(f"{name} is longer than {limit} characters")
+    return text
+
+
+def clean_title(value: str | None) -> str | None:
+    return (_clean_text(value, MAX_TITLE, "title") or None) if value is not None else None
+
+
+def clean_description(value: str | None) -> str | None:
+    return (_clean_text(value, MAX_DESCRIPTION, "description") or None) if value is not None else None
+
+
+def clean_filename(value: str | None) -> str | None:
+    """The last path segment only ("../../etc/passwd" -> "passwd"), without control characters."""
+    if value is None:
+        return None
+    name = value.replace("\\", "/").rsplit("/", 1)[-1]
+    name = " ".join(_clean_text(name, 10 * MAX_FILENAME, "filename").split())
+    return name[:MAX_FILENAME] or None
+
+
+def clean_tags(values: list[str] | None) -> list[str] | None:
+    """Tags are case-insensitive labels: lowercased, trimmed, de-duplicated in order; commas split."""
+    if values is None:
+        return None
+    tags: list[str] = []
+    for value in values:
+        for part in value.split(","):
+            tag = " ".join(_clean_text(part, 10 * MAX_TAG, "tag").lower().split())
+            if not tag:
+                continue
+            if len(tag) > MAX_TAG:
+                raise InvalidRequest(f"tag {tag[:20]!r}... is longer than {MAX_TAG} characters")
+            if tag not in tags:
+                tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise InvalidRequest(f"at most {MAX_TAGS} tags")
+    return tags
+
+
+def _pydantic(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Adapt a cleaner that raises InvalidRequest to pydantic's ValueError, for request bodies."""
+
+    def wrapper(value: Any) -> Any:
+        try:
+            return fn(value)
+        except InvalidRequest as e:
+            raise ValueError(e.detail) from None
+
+    return wrapper
+
+
+Title = Annotated[str | None, AfterValidator(_pydantic(clean_title))]
+Description = Annotated[str | None, AfterValidator(_pydantic(clean_description))]
+Tags = Annotated[list[str] | None, AfterValidator(_pydantic(clean_tags))]
+
+
+def _required_filename(value: str) -> str:
+    name = clean_filename(value)
+    if not name:
+        raise InvalidRequest("filename is empty")
+    return name
+
+
+Filename = Annotated[str, AfterValidator(_pydantic(_required_filename))]
+
+
+class ImagePublic(BaseModel):
+    """An image record as the API shows it."""
+
+    id: UUID
+    status: ImageStatus
+    error: str | None
+    title: str | None
+    description: str | None
+    tags: list[str]
+    filename: str | None
+    content_type: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    sha256: str | None
+    created_at: datetime
+    updated_at: datetime
+    url: str | None = Field(description="short-lived URL of the original")
+    thumbnail_url: str | None = Field(description="short-lived URL of the 256 px WebP thumbnail, once ready")
+
+
+class ImageList(BaseModel):
+    items: list[ImagePublic]
+    next_cursor: str | None
+
+
+class ImageUpdate(BaseModel):
+    """PATCH body: only the fields present change; null clears title or description."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title = None
+    description: Description = None
+    tags: Tags = None
+
+
+class UploadCreate(BaseModel):
+    """POST /uploads body: announce a direct upload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: Filename
+    content_type: str
+    size: int = Field(gt=0)
+    sha256: str | None = Field(
+        default=None,
+        pattern="^[0-9a-fA-F]{64}$",
+        description="the bytes' SHA-256, if known: an upload this tenant already has is answered with 200 "
+        "and no URL; the hash is checked when the bytes arrive",
+    )
+    title: Title = None
+    description: Description = None
+    tags: Tags = None
+
+
+class UploadPublic(BaseModel):
+    """Where and how to PUT the bytes; the record exists already, as pending.
+
+    With status 200 the tenant already has these bytes: no URL, and `image` is the existing record.
+    """
+
+    id: UUID
+    upload_url: str | None
+    method: Literal["PUT"]
+    headers: dict[str, str]
+    expires_at: datetime | None
+    image: ImagePublic

@@ -1,0 +1,162 @@
+"""Decoding and validation of untrusted image bytes, and conversion of every Pillow mode to RGB.
+
+Shared by the embedder and the upload path: whatever arrives here is hostile until Pillow has decoded it
+within the pixel limit. Only the formats named in `FORMATS` are ever handed to Pillow (so plugins such as
+EPS, which shells out to Ghostscript, are unreachable), and only after the magic bytes say which one.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from imagesearch.errors import ImageRejected, TooManyPixels
+from imagesearch.logs import logger
+
+# Pillow format names, in the order sniff_format tries them.
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+
+# Transparent pixels are composited on white: logos and product shots with an alpha channel are drawn for
+# light pages, and Pillow's plain convert("RGB") would expose whatever colour the hidden pixels hold.
+BACKGROUND = (255, 255, 255)
+
+# Errors Pillow (and the struct/zlib code under it) raises for data it cannot decode.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError, KeyError)
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The Pillow format name the magic bytes announce (JPEG, PNG, WEBP, GIF, BMP, TIFF), else None."""
+    head = data[:16]
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if head[:2] == b"BM" and len(head) >= 14:
+        return "BMP"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    return None
+
+
+def _looks_truncated(fmt: str, data: bytes) -> bool:
+    """Whether the byte stream ends before its format says it should (decides "truncated" vs "corrupt")."""
+    tail = data.rstrip(b"\x00")
+    if fmt == "JPEG":
+        return b"\xff\xd9" not in data[-1024:]
+    if fmt == "PNG":
+        return b"IEND" not in data[-64:]
+    if fmt == "GIF":
+        return not tail.endswith(b";")
+    if fmt == "WEBP":
+        return len(data) < 8 + int.from_bytes(data[4:8], "little")
+    if fmt == "BMP":
+        return len(data) < int.from_bytes(data[2:6], "little")
+    return False  # TIFF has no end marker; its offsets can point anywhere
+
+
+def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Decode untrusted bytes into a fully loaded, EXIF-oriented image (first frame if animated).
+
+    Raises ImageRejected (reason "empty", "unsupported_format", "truncated" or "corrupt") or TooManyPixels.
+    """
+    if not data:
+        raise ImageRejected("the image is empty", reason="empty")
+    fmt = sniff_format(data)
+    if fmt is None:
+        raise ImageRejected(
+            f"not a supported image format (expected one of {', '.join(FORMATS)})",
+            reason="unsupported_format",
+        )
+    try:
+        # Pillow's own bomb check uses a module global that callers may change; ours below is the real guard.
+        # Its warning becomes an error (translated below) and the plugins' UserWarnings about malformed
+        # tags are dropped: hostile input must not fill the logs. catch_warnings is process-wide before
+        # Python 3.14, so concurrent calls may leave these two filters installed, which is harmless.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+            img = Image.open(io.BytesIO(data), formats=[fmt])
+            width, height = img.size
+            # Checked on the header, before load() allocates the full raster.
+            if width * height > max_pixels:
+                raise TooManyPixels(f"{width}x{height} pixels is over the limit of {max_pixels}")
+            if width == 0 or height == 0:
+                raise ImageRejected("the image has no pixels", reason="corrupt")
+            img.load()  # frame 0: Pillow opens animated files positioned on their first frame
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise TooManyPixels(f"too many pixels for this service: {e}") from e
+    except ImageRejected:
+        raise
+    except _DECODE_ERRORS as e:
+        reason = "truncated" if _looks_truncated(fmt, data) else "corrupt"
+        raise ImageRejected(f"cannot decode the {fmt} image ({reason})", reason=reason) from e
+    return _apply_orientation(img)
+
+
+def _apply_orientation(img: Image.Image) -> Image.Image:
+    """Rotate/flip by the EXIF orientation tag; a broken EXIF block leaves the (valid) pixels as they are."""
+    try:
+        oriented = ImageOps.exif_transpose(img)
+    except _DECODE_ERRORS as e:
+        logger.warning("ignoring unreadable EXIF orientation", extra={"error": repr(e)})
+        return img
+    return oriented if oriented is not None else img
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB: alpha composited on white, 16-bit and float data rescaled."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return _high_depth_to_rgb(img)
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
+        if img.mode == "La":  # premultiplied; Pillow only converts it via LA
+            img = img.convert("LA")
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    # L, 1, P, CMYK, YCbCr, LAB, HSV, RGBX: Pillow's own conversions are correct for these.
+    return img.convert("RGB")
+
+
+def _high_depth_to_rgb(img: Image.Image) -> Image.Image:
+    """Scale 16-bit, 32-bit integer and float greyscale to 0..255 (Pillow's convert clips them to white).
+
+    I;16 is scaled by its full range. "I" holds 8- or 16-bit data (Pillow opens 16-bit sources as "I"):
+    values within 0..255 are kept, within 0..65535 scaled as 16-bit, anything else stretched min..max.
+    Floats within 0..1 are scaled by 255, other ranges stretched min..max.
+    """
+    values = np.asarray(img)
+    if img.mode == "F":
+        values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        low, high = float(values.min()), float(values.max())
+        if low >= 0.0 and high <= 1.0:
+            scaled = values * 255.0
+        else:
+            scaled = _stretch(values, low, high)
+    else:
+        values = values.astype(np.float64)
+        low, high = float(values.min()), float(values.max())
+        if img.mode.startswith("I;16") or (low >= 0 and 255 < high <= 65535):
+            scaled = values / 257.0  # 65535 / 255: full 16-bit range onto full 8-bit range
+        elif low >= 0 and high <= 255:
+            scaled = values
+        else:
+            scaled = _stretch(values, low, high)
+    grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return Image.fromarray(grey).convert("RGB")
+
+
+def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Map low..high linearly onto 0..255 (a constant image becomes black)."""
+    if high <= low:
+        return np.zeros_like(values)
+    return (values - low) * (255.0 / (high - low))

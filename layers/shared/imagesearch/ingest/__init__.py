@@ -1,0 +1,1 @@
+"""Ingestion: object-created events -> validated, embedded, searchable images."""

@@ -1,0 +1,152 @@
+"""`imagesearch reconcile`: make records and objects agree again after lost events or partial failures.
+
+- a record `pending` past the timeout whose object exists is processed now (its event was lost);
+- a record `pending` past the timeout with no object is `failed` (the direct upload never came);
+- an object under originals/ named by one of our ids but with no record is an image deleted while storage
+  was down: the object (and its thumbnail) goes;
+- an object under originals/ put there by another tool (any other name) gets its record and is processed;
+- a thumbnail whose image is gone is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from imagesearch.db import Database
+from imagesearch.errors import ObjectNotFound
+from imagesearch.images import keys
+from imagesearch.ingest.processor import Ingestor, Outcome, Prepared
+from imagesearch.storage import ObjectStorage
+
+Progress = Callable[[str], object]
+
+
+@dataclass
+class ReconcileReport:
+    redriven: dict[str, int] = field(default_factory=dict)  # outcome -> count
+    missing_failed: int = 0
+    orphans_deleted: int = 0
+    foreign_found: int = 0
+    thumbnails_deleted: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def count(self, outcome: Outcome | str) -> None:
+        self.redriven[str(outcome)] = self.redriven.get(str(outcome), 0) + 1
+
+
+def reconcile(
+    db: Database,
+    storage: ObjectStorage,
+    ingestor: Ingestor,
+    *,
+    pending_timeout_seconds: float,
+    dry_run: bool = False,
+    progress: Progress = lambda _: None,
+) -> ReconcileReport:
+    report = ReconcileReport()
+    _stuck_pending(db, storage, ingestor, pending_timeout_seconds, dry_run, report, progress)
+    _stray_objects(db, storage, ingestor, dry_run, report, progress)
+    return report
+
+
+def _stuck_pending(
+    db: Database,
+    storage: ObjectStorage,
+    ingestor: Ingestor,
+    timeout: float,
+    dry_run: bool,
+    report: ReconcileReport,
+    progress: Progress,
+) -> None:
+    with db.connection() as conn:
+        rows = conn.execute(
+            "SELECT id, storage_key FROM images WHERE status = 'pending' "
+            "AND updated_at < now() - make_interval(secs => %s) ORDER BY updated_at",
+            (timeout,),
+        ).fetchall()
+    for image_id, key in rows:
+        progress(key)
+        try:
+            info = storage.head(key)
+        except ObjectNotFound:
+            report.missing_failed += 1
+            if not dry_run:
+                with db.connection() as conn:
+                    conn.execute(
+                        "UPDATE images SET status = 'failed', error = %s, updated_at = now() "
+                        "WHERE id = %s AND status = 'pending'",
+                        (f"missing: no object arrived within {int(timeout)} seconds", image_id),
+                    )
+            continue
+        if dry_run:
+            report.count("would process")
+            continue
+        _run(ingestor, [ingestor.prepare_key(key, etag=info.etag)], report)
+
+
+def _stray_objects(
+    db: Database,
+    storage: ObjectStorage,
+    ingestor: Ingestor,
+    dry_run: bool,
+    report: ReconcileReport,
+    progress: Progress,
+) -> None:
+    foreign: list[Prepared] = []
+    for info in storage.list(keys.ORIGINALS):
+        progress(info.key)
+        parsed = keys.parse_original_key(info.key)
+        if parsed is None or _has_record(db, storage_key=info.key):
+            continue
+        if parsed.image_id is not None:  # our naming: its record was deleted
+            report.orphans_deleted += 1
+            if not dry_run:
+                _delete(storage, [info.key, keys.thumbnail_key(parsed.tenant_id, parsed.image_id)], report)
+            continue
+        report.foreign_found += 1
+        if not dry_run:
+            foreign.append(ingestor.prepare_key(info.key, etag=info.etag))
+            if len(foreign) >= 16:
+                _run(ingestor, foreign, report)
+                foreign = []
+    if foreign:
+        _run(ingestor, foreign, report)
+
+    for info in storage.list(keys.THUMBNAILS):
+        progress(info.key)
+        name = info.key[len(keys.THUMBNAILS) :].partition("/")[2]
+        try:
+            image_id = UUID(name.removesuffix(".webp"))
+        except ValueError:
+            continue
+        if not _has_record(db, image_id=image_id):
+            report.thumbnails_deleted += 1
+            if not dry_run:
+                _delete(storage, [info.key], report)
+
+
+def _has_record(db: Database, *, storage_key: str | None = None, image_id: UUID | None = None) -> bool:
+    with db.connection() as conn:
+        if storage_key is not None:
+            row = conn.execute("SELECT 1 FROM images WHERE storage_key = %s", (storage_key,)).fetchone()
+        else:
+            row = conn.execute("SELECT 1 FROM images WHERE id = %s", (image_id,)).fetchone()
+    return row is not None
+
+
+def _run(ingestor: Ingestor, prepared: list[Prepared], report: ReconcileReport) -> None:
+    for item in ingestor.embed(prepared):
+        try:
+            report.count(ingestor.commit(item))
+        except Exception as e:  # left as it was; the next run tries again
+            report.errors.append(f"{item.key}: {e}")
+
+
+def _delete(storage: ObjectStorage, object_keys: Iterable[str], report: ReconcileReport) -> None:
+    for key in object_keys:
+        try:
+            storage.delete(key)
+        except Exception as e:
+            report.errors.append(f"{key}: {e}")

@@ -1,0 +1,28 @@
+"""Compose the local stack: both HTTP functions' routes on one app, plus /files and the web page."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from imagesearch.http.app import create_app
+from imagesearch.local.files import files_router
+from imagesearch.local.functions import load_function
+from imagesearch.storage.filesystem import FileSystemStorage
+
+
+def local_app(storage: FileSystemStorage | None = None) -> FastAPI:
+    """One ASGI app with every route of the upload and search functions (the same route objects)."""
+    app = create_app("imagesearch (local stack)")
+    seen = {
+        (route.path, frozenset(route.methods or ())) for route in app.routes if isinstance(route, APIRoute)
+    }
+    for name in ("upload", "search"):
+        function_app: FastAPI = load_function(name).app
+        for route in function_app.routes:
+            if isinstance(route, APIRoute) and (route.path, frozenset(route.methods or ())) not in seen:
+                seen.add((route.path, frozenset(route.methods or ())))
+                app.router.routes.append(route)
+    if storage is not None:
+        app.include_router(files_router(storage))
+    return app

@@ -1,0 +1,260 @@
+"""Search: turn a request into one SQL statement, run it, and shape the answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
+from uuid import UUID
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+
+from imagesearch.auth.tenant import Tenant
+from imagesearch.db import Database
+from imagesearch.db.models import ModelRecord
+from imagesearch.errors import Conflict, InvalidRequest, NotFound
+from imagesearch.images import keys
+from imagesearch.search.models import SearchModels
+from imagesearch.search.schemas import Explain, SearchFilters, SearchMode, SearchResponse, SearchResult
+from imagesearch.search.sql import QueryShape, search_statement
+from imagesearch.search.strategy import SearchStrategy
+from imagesearch.storage import ObjectStorage
+
+# Keyword queries past this many characters are cut: websearch_to_tsquery of a novel helps no one.
+MAX_KEYWORD_QUERY = 1000
+# HNSW iterative scans stop after this many tuples when filters leave few matches (pgvector's default 20000).
+MAX_SCAN_TUPLES = 20000
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """A normalised request: what to match, how many, from where."""
+
+    mode: SearchMode
+    text: str | None = None
+    query_vector: np.ndarray | None = field(default=None, compare=False)
+    query_image: UUID | None = None
+    filters: SearchFilters = field(default_factory=SearchFilters)
+    limit: int = 20
+    offset: int = 0
+    after: tuple[float, UUID] | None = None
+    min_score: float | None = None
+    explain: bool = False
+    exclude_query_image: bool = False
+
+    def fingerprint(self, model_id: str) -> str:
+        """Ties a cursor to the query it came from."""
+        parts = [self.mode, self.text, str(self.query_image), self.filters.model_dump_json(), model_id]
+        return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass
+class Hit:
+    id: UUID
+    score: float
+    row: dict[str, Any]
+
+
+def encode_cursor(score: float, image_id: UUID, fingerprint: str) -> str:
+    raw = json.dumps([score.hex(), str(image_id), fingerprint]).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str, fingerprint: str) -> tuple[float, UUID]:
+    try:
+        score_hex, image_id, expected = json.loads(
+            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        )
+        value = (float.fromhex(score_hex), UUID(image_id))
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidRequest("malformed cursor") from None
+    if expected != fingerprint:
+        raise InvalidRequest("this cursor belongs to another query")
+    return value
+
+
+class SearchService:
+    """Runs searches for one tenant at a time against the search database."""
+
+    def __init__(
+        self,
+        db: Database,
+        storage: ObjectStorage,
+        models: SearchModels,
+        *,
+        strategy: SearchStrategy | None = None,
+        url_expiry_seconds: int = 900,
+    ) -> None:
+        self.db = db
+        self.storage = storage
+        self.models = models
+        self.strategy = strategy or SearchStrategy()
+        self.url_expiry_seconds = url_expiry_seconds
+
+    # --- entry points ------------------------------------------------------------------------------------
+    def plan(
+        self,
+        *,
+        query: str | None,
+        image_id: UUID | None,
+        mode: SearchMode,
+        limit: int,
+        cursor: str | None = None,
+        offset: int | None = None,
+        filters: SearchFilters | None = None,
+        min_score: float | None = None,
+        explain: bool = False,
+        query_vector: np.ndarray | None = None,
+    ) -> SearchPlan:
+        text = query.strip()[:MAX_KEYWORD_QUERY] if query and query.strip() else None
+        if text is None and mode == "hybrid":
+            mode = "vector"  # nothing to match keywords against: the vector branch alone, with its scores
+        return SearchPlan(
+            mode=mode,
+            text=text,
+            query_vector=query_vector,
+            query_image=image_id,
+            filters=filters or SearchFilters(),
+            limit=limit,
+            offset=offset or 0,
+            min_score=min_score,
+            explain=explain,
+            exclude_query_image=image_id is not None,
+        )
+
+    def by_image(self, data: bytes) -> np.ndarray:
+        """The active model's vector of an uploaded picture (not stored)."""
+        record = self._model(self.strategy)
+        vector: np.ndarray = self.models.embedder(record).embed_images([data])[0]
+        return vector
+
+    def search(self, tenant: Tenant, plan: SearchPlan, *, cursor: str | None = None) -> SearchResponse:
+        started = time.perf_counter()
+        record = self._model(self.strategy)
+        fingerprint = plan.fingerprint(record.id)
+        if cursor is not None:
+            plan = replace(plan, after=decode_cursor(cursor, fingerprint))
+        hits = self.run(tenant, plan, self.strategy, record=record)
+        if not hits and plan.query_image is not None and plan.after is None:
+            self._check_query_image(tenant, plan.query_image, record)
+        page = hits[: plan.limit]
+        next_cursor = None
+        if len(hits) > plan.limit:
+            next_cursor = encode_cursor(page[-1].score, page[-1].id, fingerprint)
+        return SearchResponse(
+            results=[self._result(hit, plan.explain) for hit in page],
+            next_cursor=next_cursor,
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            model=record.id,
+            mode=plan.mode,
+        )
+
+    def run(
+        self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy, *, record: ModelRecord | None = None
+    ) -> list[Hit]:
+        """The ranked hits of `plan` under `strategy`: limit + 1 rows (the extra one says "there is more")."""
+        record = record or self._model(strategy)
+        use_vector = plan.mode in ("hybrid", "vector")
+        use_keyword = plan.mode in ("hybrid", "keyword") and plan.text is not None
+        stored = use_vector and plan.query_vector is None and plan.query_image is not None
+        filters = plan.filters
+        shape = QueryShape(
+            vector=use_vector,
+            keyword=use_keyword,
+            stored_vector=stored,
+            tags=filters.tags_mode if filters.tags else None,
+            created_after=filters.created_after is not None,
+            created_before=filters.created_before is not None,
+            exclude=plan.exclude_query_image,
+        )
+        params: dict[str, Any] = {
+            "tenant": tenant.id,
+            "text": plan.text,
+            "query_image": plan.query_image,
+            "exclude": plan.query_image,
+            "tags": filters.tags,
+            "created_after": filters.created_after,
+            "created_before": filters.created_before,
+            "vector_candidates": strategy.candidates,
+            "keyword_candidates": strategy.candidates,
+            "weight_vector": strategy.weight_vector,
+            "weight_keyword": strategy.weight_keyword,
+            "rrf_k": strategy.rrf_k,
+            "min_score": plan.min_score if plan.min_score is not None else -2.0,
+            "after_score": plan.after[0] if plan.after else None,
+            "after_id": plan.after[1] if plan.after else None,
+            "offset": plan.offset,
+            "limit": plan.limit + 1,
+        }
+        if use_vector and not stored:
+            vector = plan.query_vector
+            if vector is None:
+                assert plan.text is not None  # the plan guarantees text or an image
+                vector = self.models.text_vector(record, plan.text)
+            params["query_vector"] = np.asarray(vector, dtype=np.float32)
+        statement = search_statement(record, shape, paged=plan.after is not None)
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            # Pipeline mode: the SET LOCALs and the search travel together, one round trip.
+            with conn.pipeline():
+                if use_vector:
+                    _index_settings(conn, strategy)
+                cur.execute(statement, params)
+            rows = cur.fetchall()
+        return [Hit(id=row["id"], score=float(row["score"]), row=row) for row in rows]
+
+    # --- helpers -----------------------------------------------------------------------------------------
+    def _model(self, strategy: SearchStrategy) -> ModelRecord:
+        return self.models.record(strategy.model_id) if strategy.model_id else self.models.active()
+
+    def _check_query_image(self, tenant: Tenant, image_id: UUID, record: ModelRecord) -> None:
+        """Only when a query by example found nothing: say why, if it is the example's fault."""
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT i.status, EXISTS (SELECT 1 FROM embeddings e "
+                "                         WHERE e.image_id = i.id AND e.model_id = %s) "
+                "FROM images i WHERE i.id = %s AND i.tenant_id = %s",
+                (record.id, image_id, tenant.id),
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no image {image_id}")
+        status, embedded = row
+        if not embedded:
+            raise Conflict(f"image {image_id} is {status}: it has no embedding to search with yet")
+
+    def _result(self, hit: Hit, explain: bool) -> SearchResult:
+        row = hit.row
+        expiry = self.url_expiry_seconds
+        return SearchResult(
+            id=hit.id,
+            score=round(hit.score, 6),
+            title=row["title"],
+            tags=row["tags"],
+            url=self.storage.presigned_get(row["storage_key"], expires_in=expiry),
+            thumbnail_url=self.storage.presigned_get(
+                keys.thumbnail_key(row["tenant_id"], hit.id), expires_in=expiry
+            ),
+            explain=Explain(
+                vector_rank=row["vector_rank"],
+                vector_distance=row["vector_distance"],
+                keyword_rank=row["keyword_rank"],
+                keyword_score=row["keyword_score"],
+            )
+            if explain
+            else None,
+        )
+
+
+def _index_settings(conn: psycopg.Connection, strategy: SearchStrategy) -> None:
+    """Per-transaction HNSW settings (SET LOCAL ends with the transaction, so the pool stays clean)."""
+    conn.execute(
+        "SELECT set_config('hnsw.ef_search', %s, true), "
+        "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+        "set_config('hnsw.max_scan_tuples', %s, true)",
+        (str(strategy.effective_ef_search), str(MAX_SCAN_TUPLES)),
+    )

@@ -1,0 +1,180 @@
+"""The search SQL: one statement per query, composed from fixed pieces (never from user input).
+
+Vector branch: the model's partial HNSW index (`embedding::vector(dim) <=> q`, `model_id = '<literal>'`, so
+the planner can match the index), candidates taken in a MATERIALIZED CTE (with `hnsw.iterative_scan =
+relaxed_order` the index may return rows slightly out of order) and re-ranked there with an id tiebreaker.
+Keyword branch: `websearch_to_tsquery` on the weighted tsvector, or a trigram word match on the filename
+for partial words. Both branches apply the tenant and the filters. Reciprocal rank fusion joins them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg import sql
+
+from imagesearch.db.models import ModelRecord, vector_expression
+
+TEXT_CONFIG = "english"
+
+# Filters on images `i`, pushed into both branches; each piece only when the filter is set, so the planner
+# sees plain predicates.
+_TAGS_ANY = sql.SQL(" AND i.tags && %(tags)s::text[]")
+_TAGS_ALL = sql.SQL(" AND i.tags @> %(tags)s::text[]")
+_AFTER = sql.SQL(" AND i.created_at >= %(created_after)s")
+_BEFORE = sql.SQL(" AND i.created_at < %(created_before)s")
+_EXCLUDE = sql.SQL(" AND i.id <> %(exclude)s")
+
+
+@dataclass(frozen=True)
+class QueryShape:
+    """What varies the statement's text (and so its prepared plan)."""
+
+    vector: bool
+    keyword: bool
+    stored_vector: bool = False  # the query vector is an image's stored vector, not a parameter
+    tags: str | None = None  # None, "any" or "all"
+    created_after: bool = False
+    created_before: bool = False
+    exclude: bool = False  # leave the query image itself out (similar images)
+
+
+def _filters(shape: QueryShape) -> sql.Composable:
+    parts: list[sql.Composable] = []
+    if shape.tags == "any":
+        parts.append(_TAGS_ANY)
+    elif shape.tags == "all":
+        parts.append(_TAGS_ALL)
+    if shape.created_after:
+        parts.append(_AFTER)
+    if shape.created_before:
+        parts.append(_BEFORE)
+    if shape.exclude:
+        parts.append(_EXCLUDE)
+    return sql.Composed(parts)
+
+
+def _has_image_filters(shape: QueryShape) -> bool:
+    return bool(shape.tags or shape.created_after or shape.created_before or shape.exclude)
+
+
+def _query_vector(model: ModelRecord, shape: QueryShape) -> sql.Composable:
+    if shape.stored_vector:
+        return sql.SQL(
+            "(SELECT {expr} FROM embeddings WHERE image_id = %(query_image)s AND model_id = {model} "
+            "AND tenant_id = %(tenant)s)"
+        ).format(expr=vector_expression(model), model=sql.Literal(model.id))
+    return sql.SQL("%(query_vector)s::vector({dim})").format(dim=sql.Literal(model.dim))
+
+
+def _vector_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
+    join = sql.SQL(" JOIN images i ON i.id = e.image_id") if _has_image_filters(shape) else sql.SQL("")
+    return sql.SQL(
+        """
+        qv AS (SELECT {query_vector} AS v),
+        vec_candidates AS MATERIALIZED (
+            SELECT e.image_id, {expr} <=> (SELECT v FROM qv) AS distance
+            FROM embeddings e{join}
+            WHERE e.model_id = {model} AND e.tenant_id = %(tenant)s{filters}
+            ORDER BY {expr} <=> (SELECT v FROM qv)
+            LIMIT %(vector_candidates)s
+        ),
+        vec AS (
+            SELECT image_id, distance, row_number() OVER (ORDER BY distance, image_id) AS rank
+            FROM vec_candidates
+        )"""
+    ).format(
+        query_vector=_query_vector(model, shape),
+        expr=sql.SQL("e.") + vector_expression(model),
+        join=join,
+        model=sql.Literal(model.id),
+        filters=_filters(shape),
+    )
+
+
+def _keyword_branch(shape: QueryShape) -> sql.Composable:
+    return sql.SQL(
+        """
+        kq AS (SELECT websearch_to_tsquery({config}, %(text)s) AS query),
+        kw_candidates AS (
+            SELECT i.id AS image_id,
+                   greatest(
+                       ts_rank_cd(i.search_tsv, kq.query, 32),
+                       CASE WHEN i.filename %%> %(text)s
+                            THEN 0.5 * word_similarity(%(text)s, i.filename) ELSE 0 END
+                   ) AS score
+            FROM images i, kq
+            WHERE i.tenant_id = %(tenant)s AND i.status = 'ready'
+              AND (i.search_tsv @@ kq.query OR i.filename %%> %(text)s){filters}
+            ORDER BY score DESC, i.id
+            LIMIT %(keyword_candidates)s
+        ),
+        kw AS (
+            SELECT image_id, score, row_number() OVER (ORDER BY score DESC, image_id) AS rank
+            FROM kw_candidates
+        )"""
+    ).format(config=sql.Literal(TEXT_CONFIG), filters=_filters(shape))
+
+
+def _fusion(shape: QueryShape) -> sql.Composable:
+    """The scored result set `fused(id, score, vector_rank, vector_distance, keyword_rank, keyword_score)`."""
+    if shape.vector and shape.keyword:
+        # RRF, normalised so that first place in both lists scores 1.0.
+        return sql.SQL(
+            """
+            fused AS (
+                SELECT coalesce(v.image_id, k.image_id) AS id,
+                       (coalesce(%(weight_vector)s / (%(rrf_k)s + v.rank), 0)
+                        + coalesce(%(weight_keyword)s / (%(rrf_k)s + k.rank), 0))
+                       / ((%(weight_vector)s + %(weight_keyword)s) / (%(rrf_k)s + 1.0)) AS score,
+                       v.rank AS vector_rank, v.distance AS vector_distance,
+                       k.rank AS keyword_rank, k.score AS keyword_score
+                FROM vec v FULL JOIN kw k ON v.image_id = k.image_id
+            )"""
+        )
+    if shape.vector:
+        # Cosine similarity: an absolute score, comparable across queries.
+        return sql.SQL(
+            """
+            fused AS (
+                SELECT image_id AS id, 1.0 - distance AS score, rank AS vector_rank,
+                       distance AS vector_distance, NULL::bigint AS keyword_rank,
+                       NULL::float8 AS keyword_score
+                FROM vec
+            )"""
+        )
+    return sql.SQL(
+        """
+        fused AS (
+            SELECT image_id AS id, score::float8 AS score, NULL::bigint AS vector_rank,
+                   NULL::float8 AS vector_distance, rank AS keyword_rank, score::float8 AS keyword_score
+            FROM kw
+        )"""
+    )
+
+
+def search_statement(model: ModelRecord, shape: QueryShape, *, paged: bool) -> sql.Composed:
+    """The whole search: branches, fusion, min_score, keyset cursor, page size (one extra row)."""
+    ctes: list[sql.Composable] = []
+    if shape.vector:
+        ctes.append(_vector_branch(model, shape))
+    if shape.keyword:
+        ctes.append(_keyword_branch(shape))
+    ctes.append(_fusion(shape))
+    cursor = (
+        sql.SQL(" AND (f.score < %(after_score)s OR (f.score = %(after_score)s AND f.id > %(after_id)s))")
+        if paged
+        else sql.SQL("")
+    )
+    return sql.SQL(
+        """
+        WITH {ctes}
+        SELECT f.id, f.score, f.vector_rank, f.vector_distance, f.keyword_rank, f.keyword_score,
+               i.tenant_id, i.storage_key, i.title, i.tags
+        FROM fused f JOIN images i ON i.id = f.id
+        WHERE f.score >= %(min_score)s{cursor}
+        ORDER BY f.score DESC, f.id
+        OFFSET %(offset)s
+        LIMIT %(limit)s
+        """
+    ).format(ctes=sql.SQL(",").join(ctes), cursor=cursor)

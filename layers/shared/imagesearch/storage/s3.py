@@ -1,0 +1,174 @@
+"""S3 (or any S3-compatible store) through boto3. The client is created on first use, never at import."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from imagesearch.errors import InvalidRequest, ObjectNotFound, StorageUnavailable
+from imagesearch.storage.base import MAX_KEY_BYTES, ObjectInfo, PresignedRequest
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+_NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+
+
+class S3Storage:
+    """Objects under `prefix` in `bucket`. Keys given to and returned by this class exclude the prefix."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        client: S3Client | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._endpoint_url = endpoint_url
+        self._region = region
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> S3Client:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3
+                    from botocore.config import Config
+
+                    self._client = boto3.client(
+                        "s3",
+                        endpoint_url=self._endpoint_url,
+                        region_name=self._region,
+                        # Virtual-host style breaks on most S3-compatible stores on localhost.
+                        config=Config(
+                            retries={"max_attempts": 3, "mode": "standard"},
+                            signature_version="s3v4",
+                            s3={"addressing_style": "path"} if self._endpoint_url else {},
+                        ),
+                    )
+        return self._client
+
+    def full_key(self, key: str) -> str:
+        if not key or len((self.prefix + key).encode("utf-8")) > MAX_KEY_BYTES:
+            raise InvalidRequest("object key must be 1 to 1024 bytes")
+        return self.prefix + key
+
+    def logical_key(self, full_key: str) -> str | None:
+        """The key without this store's prefix, or None if the object lies outside it."""
+        return full_key[len(self.prefix) :] if full_key.startswith(self.prefix) else None
+
+    def key_from_event(self, bucket: str, key: str) -> str | None:
+        return self.logical_key(key) if bucket == self.bucket else None
+
+    def _call(self, key: str, operation: str, **params: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, operation)(Bucket=self.bucket, **params)
+        except ClientError as e:
+            code = str(e.response.get("Error", {}).get("Code", ""))
+            if code in _NOT_FOUND_CODES:
+                raise ObjectNotFound(f"no object {key!r}") from e
+            raise StorageUnavailable(f"object storage refused {operation}: {code}") from e
+        except BotoCoreError as e:
+            raise StorageUnavailable(f"object storage unreachable during {operation}") from e
+
+    def put(
+        self, key: str, data: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
+    ) -> ObjectInfo:
+        response = self._call(
+            key,
+            "put_object",
+            Key=self.full_key(key),
+            Body=data,
+            ContentType=content_type,
+            Metadata=dict(metadata or {}),
+        )
+        return ObjectInfo(
+            key=key,
+            size=len(data),
+            content_type=content_type,
+            etag=str(response.get("ETag", "")).strip('"') or None,
+            metadata=dict(metadata or {}),
+            last_modified=datetime.now(UTC),
+        )
+
+    def get(self, key: str) -> bytes:
+        from botocore.exceptions import BotoCoreError
+
+        response = self._call(key, "get_object", Key=self.full_key(key))
+        try:
+            return bytes(response["Body"].read())
+        except BotoCoreError as e:
+            raise StorageUnavailable("object storage dropped the download") from e
+
+    def head(self, key: str) -> ObjectInfo:
+        response = self._call(key, "head_object", Key=self.full_key(key))
+        return ObjectInfo(
+            key=key,
+            size=int(response["ContentLength"]),
+            content_type=response.get("ContentType"),
+            etag=str(response.get("ETag", "")).strip('"') or None,
+            metadata=dict(response.get("Metadata") or {}),
+            last_modified=response.get("LastModified"),
+        )
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.head(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        self._call(key, "delete_object", Key=self.full_key(key))
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
+                for item in page.get("Contents", []):
+                    key = self.logical_key(item["Key"])
+                    if key is not None:
+                        yield ObjectInfo(
+                            key=key,
+                            size=int(item["Size"]),
+                            etag=str(item.get("ETag", "")).strip('"') or None,
+                            last_modified=item.get("LastModified"),
+                        )
+        except (ClientError, BotoCoreError) as e:
+            raise StorageUnavailable("object storage listing failed") from e
+
+    def presigned_get(self, key: str, *, expires_in: int) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self.full_key(key)}, ExpiresIn=expires_in
+        )
+
+    def presigned_put(self, key: str, *, content_type: str, size: int, expires_in: int) -> PresignedRequest:
+        # Content-Type and Content-Length are signed: S3 refuses a body of another type or size.
+        url = self.client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self.full_key(key),
+                "ContentType": content_type,
+                "ContentLength": size,
+            },
+            ExpiresIn=expires_in,
+        )
+        return PresignedRequest(
+            url=url,
+            method="PUT",
+            headers={"Content-Type": content_type},
+            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+        )

@@ -1,0 +1,24 @@
+"""Alembic environment: raw SQL migrations over a psycopg 3 connection."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from imagesearch.db.migrate import sqlalchemy_url
+
+
+def run_migrations_online() -> None:
+    url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL: run `imagesearch migrate` or set sqlalchemy.url")
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    raise RuntimeError("offline (SQL script) mode is not supported; run against a database")
+run_migrations_online()

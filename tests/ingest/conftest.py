@@ -1,0 +1,37 @@
+"""Fixtures for the ingestion tests: the upload app over real Postgres and filesystem storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from imagesearch.config import Settings
+from imagesearch.db import Database
+from imagesearch.ingest.factory import ingestor_from_settings
+from imagesearch.ingest.processor import Ingestor
+from imagesearch.local.functions import load_function
+from imagesearch.storage import ObjectStorage, get_storage
+
+
+@pytest.fixture
+def upload_app(settings: Settings, db: Database) -> Any:
+    return load_function("upload").app
+
+
+@pytest.fixture
+def client(upload_app: Any) -> Iterator[TestClient]:
+    with TestClient(upload_app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def storage(settings: Settings) -> ObjectStorage:
+    return get_storage()
+
+
+@pytest.fixture
+def ingestor(settings: Settings, db: Database) -> Ingestor:
+    return ingestor_from_settings()

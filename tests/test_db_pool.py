@@ -1,0 +1,50 @@
+"""The pool: lazy, pgvector-aware, and it survives a database restart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from imagesearch.db import Database
+from imagesearch.errors import DatabaseUnavailable
+from imagesearch.local.postgres import EPHEMERAL_SERVER_SETTINGS, EmbeddedPostgres
+
+
+def test_pool_opens_on_first_use_not_at_construction(database_url: str) -> None:
+    database = Database(database_url)
+    assert database._pool.closed  # nothing connects until a request needs it (Lambda: not at import)
+    database.ping()
+    assert not database._pool.closed
+    database.close()
+
+
+def test_numpy_arrays_are_sent_and_read_as_vectors(db: Database) -> None:
+    with db.connection() as conn:
+        row = conn.execute("SELECT %s::vector", (np.array([1.5, -2.0, 3.0], dtype=np.float32),)).fetchone()
+    assert row is not None
+    assert row[0].to_numpy().tolist() == [1.5, -2.0, 3.0]
+
+
+def test_unreachable_database_is_a_503_error_not_a_hang(tmp_path) -> None:
+    database = Database(f"postgresql://postgres@/nowhere?host={tmp_path}", connect_timeout=1)
+    with pytest.raises(DatabaseUnavailable):
+        database.ping()
+    database.close()
+
+
+def test_pool_recovers_after_the_database_restarts(tmp_path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg", server_settings=EPHEMERAL_SERVER_SETTINGS)
+    server.start()
+    try:
+        database = Database(server.url("postgres"), max_size=2, idle_check_seconds=0, connect_timeout=2)
+        database.ping()
+
+        server.stop()
+        with pytest.raises(DatabaseUnavailable):
+            database.ping()
+
+        server.start()
+        database.ping()  # no restart of the app: the pool replaced its dead connections
+        database.close()
+    finally:
+        server.stop()

@@ -1,0 +1,114 @@
+"""Alembic owns the schema: it applies, reverts and re-applies cleanly, and the schema does its job."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from imagesearch.config import DEFAULT_TENANT_ID
+from imagesearch.db import Database, migrate
+from imagesearch.local.postgres import EmbeddedPostgres
+
+
+@pytest.fixture
+def fresh_url(postgres: EmbeddedPostgres) -> Iterator[str]:
+    name = f"fresh_{uuid.uuid4().hex[:8]}"
+    url = postgres.ensure_database(name)
+    yield url
+    postgres.drop_database(name)
+
+
+def tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    return {row[0] for row in rows}
+
+
+def test_upgrade_downgrade_upgrade_on_a_fresh_database(fresh_url: str) -> None:
+    assert migrate.current(fresh_url) is None
+
+    migrate.upgrade(fresh_url)
+    head = migrate.current(fresh_url)
+    assert head is not None
+    assert {"tenants", "api_keys", "images", "models", "embeddings"} <= tables(fresh_url)
+
+    migrate.downgrade(fresh_url, "base")
+    assert migrate.current(fresh_url) is None
+    assert tables(fresh_url) == {"alembic_version"}
+
+    migrate.upgrade(fresh_url)
+    assert migrate.current(fresh_url) == head
+
+
+def test_migrate_command_applies_to_the_configured_database(fresh_url: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "imagesearch.cli.main", "migrate"],
+        env={"IMAGESEARCH_DATABASE_URL": fresh_url, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "database at revision" in result.stdout
+    assert migrate.current(fresh_url) is not None
+
+
+def insert_image(conn: psycopg.Connection, **values: object) -> uuid.UUID:
+    image_id = uuid.uuid4()
+    row = {"id": image_id, "tenant_id": DEFAULT_TENANT_ID, "storage_key": f"originals/{image_id}", **values}
+    columns = ", ".join(row)
+    placeholders = ", ".join(f"%({name})s" for name in row)
+    conn.execute(f"INSERT INTO images ({columns}) VALUES ({placeholders})", row)
+    return image_id
+
+
+def test_keyword_vector_weights_title_and_tags_above_description_and_filename(db: Database) -> None:
+    with db.connection() as conn:
+        insert_image(
+            conn,
+            title="Sunset",
+            tags=["Beach", "holiday"],
+            description="dogs running",
+            filename="IMG_beach-001.jpg",
+        )
+        (tsv,) = conn.execute("SELECT search_tsv::text FROM images").fetchone()  # type: ignore[misc]
+    assert "'sunset':1A" in tsv
+    assert "'beach':2A" in tsv and "'holiday':3A" in tsv
+    assert "'dog':4B" in tsv and "'run':5B" in tsv
+    # The filename is split on punctuation, so its words are keywords too (weight C).
+    assert "'img':6C" in tsv and "'beach':2A,7C" in tsv
+
+
+def test_keyword_vector_follows_updates(db: Database) -> None:
+    with db.connection() as conn:
+        image_id = insert_image(conn, title="old words")
+        conn.execute("UPDATE images SET title = 'zebra crossing' WHERE id = %s", (image_id,))
+        hit = conn.execute(
+            "SELECT count(*) FROM images WHERE search_tsv @@ websearch_to_tsquery('english', 'zebra')"
+        ).fetchone()
+    assert hit == (1,)
+
+
+def test_same_bytes_twice_in_one_tenant_is_refused_but_pending_rows_never_clash(db: Database) -> None:
+    sha = "a" * 64
+    with db.connection() as conn:
+        insert_image(conn, sha256=sha)
+        insert_image(conn)  # pending direct uploads have no hash yet
+        insert_image(conn)
+    with pytest.raises(psycopg.errors.UniqueViolation), db.connection() as conn:
+        insert_image(conn, sha256=sha)
+
+
+def test_trigram_index_serves_partial_filename_matches(db: Database) -> None:
+    with db.connection() as conn:
+        insert_image(conn, filename="holiday_barcelona_2024.jpg")
+        insert_image(conn, filename="receipt.png")
+        rows = conn.execute("SELECT filename FROM images WHERE filename ILIKE %s", ("%barcel%",)).fetchall()
+        indexes = conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'images'").fetchall()
+    assert rows == [("holiday_barcelona_2024.jpg",)]
+    assert any("gin_trgm_ops" in definition for (definition,) in indexes)
