@@ -18,7 +18,7 @@ from imagesearch.search.schemas import SearchFilters, SearchRequest, SearchRespo
 app = create_app("imagesearch search")
 
 
-@app.post("/search", response_model=SearchResponse, response_model_exclude_none=True, tags=["search"])
+@app.post("/search", response_model=SearchResponse, response_model_exclude_unset=True, tags=["search"])
 def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) -> SearchResponse:
     """Hybrid (default), vector or keyword search by text, by a stored image, or both."""
     plan = service.plan(
@@ -37,7 +37,7 @@ def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) ->
 @app.get(
     "/images/{image_id}/similar",
     response_model=SearchResponse,
-    response_model_exclude_none=True,
+    response_model_exclude_unset=True,
     tags=["search"],
 )
 def similar(
@@ -52,7 +52,7 @@ def similar(
     return service.search(tenant, plan, cursor=cursor)
 
 
-@app.post("/search/image", response_model=SearchResponse, response_model_exclude_none=True, tags=["search"])
+@app.post("/search/image", response_model=SearchResponse, response_model_exclude_unset=True, tags=["search"])
 def search_by_image(
     tenant: TenantDep,
     service: SearchServiceDep,

@@ -15,7 +15,7 @@ from imagesearch.config import SettingsError
 from imagesearch.errors import ImageSearchError
 
 # Modules under imagesearch.cli that contribute commands, in the order --help lists them.
-COMMAND_MODULES = ["dev", "migrate", "model", "ingest", "reindex", "reconcile", "dlq"]
+COMMAND_MODULES = ["dev", "migrate", "model", "ingest", "reindex", "reconcile", "dlq", "shadow"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,8 @@ from imagesearch.images.service import ImageService
 from imagesearch.model.embedder import get_embedder
 from imagesearch.search.models import SearchModels
 from imagesearch.search.service import SearchService
+from imagesearch.search.shadow import ShadowRunner
+from imagesearch.search.strategy import parse_strategy
 from imagesearch.storage import ObjectStorage, get_storage
 
 
@@ -57,11 +59,31 @@ def search_models(settings: SettingsDep, db: SearchDbDep) -> SearchModels:
     return _search_models[1]
 
 
+_shadow: tuple[Settings, ShadowRunner | None] | None = None
+
+
+def shadow_runner(settings: SettingsDep) -> ShadowRunner | None:
+    """The process's shadow runner when a candidate strategy is configured; it records on the primary."""
+    global _shadow
+    if _shadow is None or _shadow[0] is not settings:
+        runner = None
+        if settings.shadow_strategy and settings.shadow_sample_rate > 0:
+            runner = ShadowRunner(
+                get_database(),
+                parse_strategy(settings.shadow_strategy),
+                sample_rate=settings.shadow_sample_rate,
+                timeout_ms=settings.shadow_timeout_ms,
+            )
+        _shadow = (settings, runner)
+    return _shadow[1]
+
+
 def search_service(
     db: SearchDbDep,
     storage: StorageDep,
     settings: SettingsDep,
     models: Annotated[SearchModels, Depends(search_models)],
+    shadow: Annotated[ShadowRunner | None, Depends(shadow_runner)],
 ) -> SearchService:
     return SearchService(
         db,
@@ -69,6 +91,7 @@ def search_service(
         models,
         strategy=settings.search_strategy,
         url_expiry_seconds=settings.presign_expiry_seconds,
+        shadow=shadow,
     )
 
 

@@ -35,11 +35,15 @@ UPLOAD_CONTENT_TYPES = frozenset(
 )
 
 
-def _clean_text(value: str, limit: int, name: str) -> str:
-    """NFC-normalise, drop control characters (keep newlines and tabs), trim."""
+def strip_control_characters(value: str) -> str:
+    """NFC-normalise and drop control and format characters (NUL, bidi overrides...), keeping \\n and \\t."""
     text = unicodedata.normalize("NFC", value)
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-    text = text.strip()
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+
+
+def _clean_text(value: str, limit: int, name: str) -> str:
+    """Control characters out, trimmed, at most `limit` characters."""
+    text = strip_control_characters(value).strip()
     if len(text) > limit:
         raise InvalidRequest(f"{name} is longer than {limit} characters")
     return text

@@ -20,8 +20,10 @@ from imagesearch.db import Database
 from imagesearch.db.models import ModelRecord
 from imagesearch.errors import Conflict, InvalidRequest, NotFound
 from imagesearch.images import keys
+from imagesearch.images.schemas import strip_control_characters
 from imagesearch.search.models import SearchModels
 from imagesearch.search.schemas import Explain, SearchFilters, SearchMode, SearchResponse, SearchResult
+from imagesearch.search.shadow import ShadowRunner
 from imagesearch.search.sql import QueryShape, search_statement
 from imagesearch.search.strategy import SearchStrategy
 from imagesearch.storage import ObjectStorage
@@ -90,12 +92,14 @@ class SearchService:
         *,
         strategy: SearchStrategy | None = None,
         url_expiry_seconds: int = 900,
+        shadow: ShadowRunner | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
         self.models = models
         self.strategy = strategy or SearchStrategy()
         self.url_expiry_seconds = url_expiry_seconds
+        self.shadow = shadow
 
     # --- entry points ------------------------------------------------------------------------------------
     def plan(
@@ -112,7 +116,9 @@ class SearchService:
         explain: bool = False,
         query_vector: np.ndarray | None = None,
     ) -> SearchPlan:
-        text = query.strip()[:MAX_KEYWORD_QUERY] if query and query.strip() else None
+        text = strip_control_characters(query or "").strip()[:MAX_KEYWORD_QUERY] or None
+        if text is None and image_id is None and query_vector is None:
+            raise InvalidRequest("the query has no searchable characters")
         if text is None and mode == "hybrid":
             mode = "vector"  # nothing to match keywords against: the vector branch alone, with its scores
         return SearchPlan(
@@ -140,13 +146,31 @@ class SearchService:
         fingerprint = plan.fingerprint(record.id)
         if cursor is not None:
             plan = replace(plan, after=decode_cursor(cursor, fingerprint))
+        # Shadow mode samples first pages only; the candidate runs while the live query does.
+        shadow = (
+            self.shadow if self.shadow is not None and plan.after is None and self.shadow.sampled() else None
+        )
+        candidate = (
+            shadow.start(lambda: self._candidate_ids(tenant, plan, shadow.candidate)) if shadow else None
+        )
         hits = self.run(tenant, plan, self.strategy, record=record)
+        live_ms = (time.perf_counter() - started) * 1000
         if not hits and plan.query_image is not None and plan.after is None:
             self._check_query_image(tenant, plan.query_image, record)
         page = hits[: plan.limit]
         next_cursor = None
         if len(hits) > plan.limit:
             next_cursor = encode_cursor(page[-1].score, page[-1].id, fingerprint)
+        if shadow is not None and candidate is not None:
+            shadow.finish(
+                candidate,
+                live_ids=[hit.id for hit in page],
+                live_ms=live_ms,
+                k=plan.limit,
+                tenant_id=tenant.id,
+                mode=plan.mode,
+                query_key=fingerprint,
+            )
         return SearchResponse(
             results=[self._result(hit, plan.explain) for hit in page],
             next_cursor=next_cursor,
@@ -208,6 +232,25 @@ class SearchService:
             rows = cur.fetchall()
         return [Hit(id=row["id"], score=float(row["score"]), row=row) for row in rows]
 
+    def _candidate_ids(self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy) -> list[UUID]:
+        """The candidate's ranking of the same query: here, or at another deployment's endpoint."""
+        if strategy.endpoint is None:
+            return [hit.id for hit in self.run(tenant, plan, strategy)][: plan.limit]
+        import httpx
+
+        body: dict[str, Any] = {
+            "query": plan.text,
+            "image_id": str(plan.query_image) if plan.query_image else None,
+            "mode": plan.mode,
+            "limit": plan.limit,
+            "filters": plan.filters.model_dump(mode="json"),
+            "min_score": plan.min_score,
+        }
+        headers = {"Authorization": f"Bearer {strategy.api_key}"} if strategy.api_key else {}
+        response = httpx.post(strategy.endpoint, json=body, headers=headers, timeout=10)
+        response.raise_for_status()
+        return [UUID(result["id"]) for result in response.json()["results"]]
+
     # --- helpers -----------------------------------------------------------------------------------------
     def _model(self, strategy: SearchStrategy) -> ModelRecord:
         return self.models.record(strategy.model_id) if strategy.model_id else self.models.active()
@@ -230,7 +273,7 @@ class SearchService:
     def _result(self, hit: Hit, explain: bool) -> SearchResult:
         row = hit.row
         expiry = self.url_expiry_seconds
-        return SearchResult(
+        result = SearchResult(
             id=hit.id,
             score=round(hit.score, 6),
             title=row["title"],
@@ -239,15 +282,15 @@ class SearchService:
             thumbnail_url=self.storage.presigned_get(
                 keys.thumbnail_key(row["tenant_id"], hit.id), expires_in=expiry
             ),
-            explain=Explain(
+        )
+        if explain:  # set only when asked, so the response leaves the key out otherwise
+            result.explain = Explain(
                 vector_rank=row["vector_rank"],
                 vector_distance=row["vector_distance"],
                 keyword_rank=row["keyword_rank"],
                 keyword_score=row["keyword_score"],
             )
-            if explain
-            else None,
-        )
+        return result
 
 
 def _index_settings(conn: psycopg.Connection, strategy: SearchStrategy) -> None:

@@ -23,6 +23,7 @@ class SearchStrategy(BaseModel):
     weight_keyword: Annotated[float, Field(ge=0)] = 1.0
     rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
     endpoint: str | None = Field(default=None, description="another deployment's POST /search URL")
+    api_key: str | None = Field(default=None, description="credentials for `endpoint`", repr=False)
 
     @property
     def effective_ef_search(self) -> int:
