@@ -160,3 +160,25 @@ def test_s3_presigned_urls_work_over_real_http(monkeypatch: pytest.MonkeyPatch) 
         assert got.status_code == 200 and got.content == b"12345"
     finally:
         server.stop()
+
+
+def test_url_cache_reuses_urls_within_a_window_and_they_stay_valid(fs_storage: FileSystemStorage) -> None:
+    from imagesearch.storage.urls import UrlCache
+
+    now = [1_000_000.0]
+    cache = UrlCache(fs_storage, expiry_seconds=600, max_entries=2, clock=lambda: now[0])
+
+    first = cache.get("originals/t/1")
+    now[0] += 100
+    assert cache.get("originals/t/1") == first  # same window: same URL (browsers can cache it)
+    expires = int(parse_qs(urlparse(first).query)["expires"][0])
+    assert expires - now[0] >= 300 - 100  # valid at least half the expiry after it was first handed out
+
+    now[0] += 300
+    second = cache.get("originals/t/1")
+    assert second != first
+    assert int(parse_qs(urlparse(second).query)["expires"][0]) - now[0] >= 300
+
+    cache.get("originals/t/2")
+    cache.get("originals/t/3")
+    assert len(cache._urls) == 2

@@ -16,6 +16,9 @@ from imagesearch.config import get_settings
 from imagesearch.errors import DatabaseUnavailable
 from imagesearch.logs import logger
 
+# An iterative scan stops after this many tuples when filters leave few matches (pgvector's default).
+HNSW_MAX_SCAN_TUPLES = 20_000
+
 
 class _IdleCheck:
     """Ping a connection before use only when it sat idle long enough to have died (e.g. a Lambda freeze).
@@ -48,10 +51,12 @@ class Database:
         idle_check_seconds: float = 30.0,
         connect_timeout: float = 5.0,
         statement_timeout_ms: int = 15_000,
+        session_settings: dict[str, str] | None = None,
         name: str = "imagesearch",
     ) -> None:
         self.url = url
         self._statement_timeout_ms = statement_timeout_ms
+        self.session_settings = dict(session_settings or {})
         self._idle = _IdleCheck(idle_check_seconds)
         self._lock = threading.Lock()
         self._opened = False
@@ -77,6 +82,8 @@ class Database:
             logger.warning("the vector extension is missing: run `imagesearch migrate`")
             conn.rollback()
         conn.execute(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
+        for name, value in self.session_settings.items():
+            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         conn.commit()
 
     def _ensure_open(self) -> None:
@@ -113,6 +120,16 @@ class Database:
                 self._opened = False
 
 
+def hnsw_settings(ef_search: int) -> dict[str, str]:
+    """pgvector's query-time settings: ef_search (never below the candidates wanted) and iterative scans,
+    which keep a filtered HNSW scan going until enough rows pass the filter (re-ordered in the query)."""
+    return {
+        "hnsw.ef_search": str(ef_search),
+        "hnsw.iterative_scan": "relaxed_order",
+        "hnsw.max_scan_tuples": str(HNSW_MAX_SCAN_TUPLES),
+    }
+
+
 def database_from_settings(url: str, *, name: str) -> Database:
     settings = get_settings()
     return Database(
@@ -122,6 +139,8 @@ def database_from_settings(url: str, *, name: str) -> Database:
         idle_check_seconds=settings.db_idle_check_seconds,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        # The live search strategy's HNSW settings, once per connection rather than once per query.
+        session_settings=hnsw_settings(settings.search_strategy.effective_ef_search),
         name=name,
     )
 

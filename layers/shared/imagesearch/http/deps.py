@@ -15,6 +15,7 @@ from imagesearch.search.service import SearchService
 from imagesearch.search.shadow import ShadowRunner
 from imagesearch.search.strategy import parse_strategy
 from imagesearch.storage import ObjectStorage, get_storage
+from imagesearch.storage.urls import UrlCache
 
 
 def database() -> Database:
@@ -35,13 +36,28 @@ SearchDbDep = Annotated[Database, Depends(search_database)]
 StorageDep = Annotated[ObjectStorage, Depends(storage)]
 
 
-def image_service(db: DbDep, storage: StorageDep, settings: SettingsDep) -> ImageService:
+_urls: tuple[Settings, ObjectStorage, UrlCache] | None = None
+
+
+def url_cache(settings: SettingsDep, storage: StorageDep) -> UrlCache:
+    """One per process, so URLs are reused across requests (and stay cacheable by browsers)."""
+    global _urls
+    if _urls is None or _urls[0] is not settings or _urls[1] is not storage:
+        _urls = (settings, storage, UrlCache(storage, expiry_seconds=settings.presign_expiry_seconds))
+    return _urls[2]
+
+
+UrlCacheDep = Annotated[UrlCache, Depends(url_cache)]
+
+
+def image_service(db: DbDep, storage: StorageDep, settings: SettingsDep, urls: UrlCacheDep) -> ImageService:
     return ImageService(
         db,
         storage,
         max_upload_bytes=settings.max_upload_bytes,
         max_image_pixels=settings.max_image_pixels,
         url_expiry_seconds=settings.presign_expiry_seconds,
+        urls=urls,
     )
 
 
@@ -84,6 +100,7 @@ def search_service(
     settings: SettingsDep,
     models: Annotated[SearchModels, Depends(search_models)],
     shadow: Annotated[ShadowRunner | None, Depends(shadow_runner)],
+    urls: UrlCacheDep,
 ) -> SearchService:
     return SearchService(
         db,
@@ -92,6 +109,7 @@ def search_service(
         strategy=settings.search_strategy,
         url_expiry_seconds=settings.presign_expiry_seconds,
         shadow=shadow,
+        urls=urls,
     )
 
 

@@ -36,6 +36,7 @@ from imagesearch.images.schemas import (
 from imagesearch.imaging import open_image, sniff_format
 from imagesearch.logs import logger
 from imagesearch.storage import ObjectStorage
+from imagesearch.storage.urls import UrlCache
 
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
@@ -85,27 +86,22 @@ class ImageService:
         max_upload_bytes: int,
         max_image_pixels: int,
         url_expiry_seconds: int,
+        urls: UrlCache | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
         self.max_upload_bytes = max_upload_bytes
         self.max_image_pixels = max_image_pixels
         self.url_expiry_seconds = url_expiry_seconds
+        self.urls = urls or UrlCache(storage, expiry_seconds=url_expiry_seconds)
 
     # --- views ---------------------------------------------------------------------------------------------
     def public(self, record: ImageRecord) -> ImagePublic:
         """The API view of a record, with short-lived URLs for the original and the thumbnail."""
-        expiry = self.url_expiry_seconds
-        url = (
-            self.storage.presigned_get(record.storage_key, expires_in=expiry)
-            if record.status != "pending"
-            else None
-        )
+        url = self.urls.get(record.storage_key) if record.status != "pending" else None
         thumbnail_url = None
         if record.status == "ready":
-            thumbnail_url = self.storage.presigned_get(
-                keys.thumbnail_key(record.tenant_id, record.id), expires_in=expiry
-            )
+            thumbnail_url = self.urls.get(keys.thumbnail_key(record.tenant_id, record.id))
         return ImagePublic(
             id=record.id,
             status=record.status,  # type: ignore[arg-type]

@@ -217,8 +217,19 @@ class Embedder:
         return session
 
 
-def get_embedder() -> Embedder:
+_override: EmbeddingModel | None = None
+
+
+def use_embedder(model: EmbeddingModel | None) -> None:
+    """Replace the process-wide model (benchmarks, tests); None returns to the configured bundle."""
+    global _override
+    _override = model
+
+
+def get_embedder() -> EmbeddingModel:
     """The process-wide Embedder for MODEL_DIR, else the demo bundle; nothing is loaded until first use."""
+    if _override is not None:
+        return _override
     settings = get_settings()
     if settings.model_uri is not None:
         raise ModelUnavailable("MODEL_URI bundles need the bundle download step, which this build lacks")

