@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # --- database ---
     database_url: Annotated[DatabaseUrl | None, Field(validation_alias=_alias("DATABASE_URL"))] = None
     database_replica_url: DatabaseUrl | None = None
+    # A Secrets Manager secret (ARN) holding the URL, as a plain string or JSON with a "url" key, or the
+    # username/password/host/port/dbname keys RDS writes; read once per container.
+    database_secret_arn: str | None = None
     db_pool_min: Annotated[int, Field(ge=0, le=100)] = 0
     db_pool_max: Annotated[int, Field(ge=1, le=200)] = 2
     # A pooled connection idle longer than this is pinged before use: after a Lambda thaw it may be dead.
@@ -83,6 +86,15 @@ class Settings(BaseSettings):
 
     # --- auth ---
     auth_mode: AuthMode = AuthMode.NONE
+    # API keys: last use is written at most this often per key (no write on every request).
+    api_key_touch_seconds: Annotated[float, Field(ge=0)] = 300.0
+    # JWT (auth_mode=jwt), from any OpenID Connect provider (Cognito, Auth0, Keycloak...).
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_tenant_claim: str = "tenant"
+    jwt_algorithms: str = "RS256"
+    jwt_leeway_seconds: Annotated[float, Field(ge=0, le=300)] = 30.0
 
     # --- uploads ---
     max_upload_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
@@ -173,6 +185,8 @@ class Settings(BaseSettings):
             raise ValueError("set only one of MODEL_DIR and MODEL_URI")
         if self.model_uri is not None and urlparse(self.model_uri).scheme not in ("s3", "file"):
             raise ValueError("MODEL_URI must be an s3:// or file:// URL")
+        if self.auth_mode is AuthMode.JWT and not (self.jwt_issuer and self.jwt_audience and self.jwt_jwks_url):
+            raise ValueError("auth_mode jwt needs IMAGESEARCH_JWT_ISSUER, _JWT_AUDIENCE and _JWT_JWKS_URL")
         return self
 
 
