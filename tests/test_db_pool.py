@@ -12,9 +12,12 @@ from imagesearch.local.postgres import EPHEMERAL_SERVER_SETTINGS, EmbeddedPostgr
 
 def test_pool_opens_on_first_use_not_at_construction(database_url: str) -> None:
     database = Database(database_url)
-    assert database._pool.closed  # nothing connects until a request needs it (Lambda: not at import)
+    assert not database.opened  # nothing connects until a request needs it (Lambda: not at import)
     database.ping()
-    assert not database._pool.closed
+    assert database.opened
+    database.close()
+    assert not database.opened
+    database.ping()  # a closed Database opens a new pool for whoever still holds it
     database.close()
 
 

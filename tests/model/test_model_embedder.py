@@ -165,6 +165,7 @@ def test_get_embedder_uses_model_dir(vit_bundle: Path, clean_settings: None) -> 
     use_settings(load_settings(model_dir=vit_bundle, ort_threads=1))
     embedder = get_embedder()
     assert embedder is get_embedder()
+    assert isinstance(embedder, Embedder)
     assert embedder.bundle_dir == vit_bundle.resolve()
     assert embedder._threads == 1
 

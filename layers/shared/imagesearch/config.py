@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     auth_mode: AuthMode = AuthMode.NONE
     # API keys: last use is written at most this often per key (no write on every request).
     api_key_touch_seconds: Annotated[float, Field(ge=0)] = 300.0
+    # A verified key is trusted this long without a database lookup: revocation takes effect within it.
+    api_key_cache_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
     # JWT (auth_mode=jwt), from any OpenID Connect provider (Cognito, Auth0, Keycloak...).
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -185,7 +187,9 @@ class Settings(BaseSettings):
             raise ValueError("set only one of MODEL_DIR and MODEL_URI")
         if self.model_uri is not None and urlparse(self.model_uri).scheme not in ("s3", "file"):
             raise ValueError("MODEL_URI must be an s3:// or file:// URL")
-        if self.auth_mode is AuthMode.JWT and not (self.jwt_issuer and self.jwt_audience and self.jwt_jwks_url):
+        if self.auth_mode is AuthMode.JWT and not (
+            self.jwt_issuer and self.jwt_audience and self.jwt_jwks_url
+        ):
             raise ValueError("auth_mode jwt needs IMAGESEARCH_JWT_ISSUER, _JWT_AUDIENCE and _JWT_JWKS_URL")
         return self
 
@@ -220,7 +224,10 @@ def get_settings() -> Settings:
     return _settings
 
 
-def use_settings(settings: Settings | None) -> None:
-    """Replace the process-wide settings (the local stack and tests); None re-reads the environment."""
+def use_settings(settings: Settings | None) -> Settings | None:
+    """Replace the process-wide settings (the local stack, tests); None re-reads the environment.
+
+    Returns the settings it replaced, so a caller can put them back."""
     global _settings
-    _settings = settings
+    previous, _settings = _settings, settings
+    return previous

@@ -29,11 +29,11 @@ def target_settings(args: argparse.Namespace) -> Iterator[Settings]:
     from imagesearch.local.datadir import open_data_dir
 
     with open_data_dir(args.data_dir) as settings:
-        use_settings(settings)
-        use_storage(None)
+        previous_settings = use_settings(settings)
+        previous_storage = use_storage(None)
         try:
             yield settings
         finally:
             close_databases()
-            use_settings(None)
-            use_storage(None)
+            use_settings(previous_settings)
+            use_storage(previous_storage)

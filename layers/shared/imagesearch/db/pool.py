@@ -7,6 +7,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from time import monotonic
+from typing import Any
 
 import psycopg
 import psycopg_pool
@@ -59,20 +60,14 @@ class Database:
         self.session_settings = dict(session_settings or {})
         self._idle = _IdleCheck(idle_check_seconds)
         self._lock = threading.Lock()
-        self._opened = False
-        self._pool = psycopg_pool.ConnectionPool(
-            url,
-            min_size=min_size,
-            max_size=max_size,
-            open=False,
-            name=name,
-            kwargs={"connect_timeout": max(1, round(connect_timeout)), "application_name": name},
-            configure=self._configure,
-            check=self._idle.check,
-            reset=self._idle.reset,
-            timeout=connect_timeout,
-            num_workers=1,
-        )
+        self._pool_args: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "name": name,
+            "kwargs": {"connect_timeout": max(1, round(connect_timeout)), "application_name": name},
+            "timeout": connect_timeout,
+        }
+        self._pool: psycopg_pool.ConnectionPool | None = None
 
     def _configure(self, conn: psycopg.Connection) -> None:
         try:
@@ -86,27 +81,44 @@ class Database:
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
         conn.commit()
 
-    def _ensure_open(self) -> None:
-        if not self._opened:
+    def _open_pool(self) -> psycopg_pool.ConnectionPool:
+        """The pool, opened on first use; after close() a new one (holders of this object keep working)."""
+        pool = self._pool
+        if pool is None:
             with self._lock:
-                if not self._opened:
-                    self._pool.open(wait=False)
-                    self._opened = True
+                pool = self._pool
+                if pool is None:
+                    pool = psycopg_pool.ConnectionPool(
+                        self.url,
+                        open=False,
+                        configure=self._configure,
+                        check=self._idle.check,
+                        reset=self._idle.reset,
+                        num_workers=1,
+                        **self._pool_args,
+                    )
+                    pool.open(wait=False)
+                    self._pool = pool
+        return pool
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """A connection inside a transaction: committed on success, rolled back on error."""
-        self._ensure_open()
+        pool = self._open_pool()
         try:
-            with self._pool.connection() as conn:
+            with pool.connection() as conn:
                 yield conn
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as e:
             if not isinstance(e, psycopg.errors.QueryCanceled):
                 # After a database restart every idle connection is dead: drop them all now rather than
                 # failing one request per stale connection.
-                self._pool.check()
+                pool.check()
             # QueryCanceled (statement_timeout) is an OperationalError too: a 503 is right for it as well.
             raise DatabaseUnavailable("the database is unavailable, please retry") from e
+
+    @property
+    def opened(self) -> bool:
+        return self._pool is not None
 
     def ping(self) -> None:
         """Raise DatabaseUnavailable unless a trivial query succeeds."""
@@ -114,10 +126,11 @@ class Database:
             conn.execute("SELECT 1")
 
     def close(self) -> None:
+        """Close the pool's connections; the next use opens a new pool."""
         with self._lock:
-            if self._opened:
-                self._pool.close()
-                self._opened = False
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
 
 def hnsw_settings(ef_search: int) -> dict[str, str]:
@@ -158,9 +171,19 @@ def _cached(role: str, url: str | None) -> Database:
         return _databases[role]
 
 
+def primary_url() -> str | None:
+    """DATABASE_URL, else the URL held by the DATABASE_SECRET_ARN secret (read once per container)."""
+    settings = get_settings()
+    if settings.database_url is None and settings.database_secret_arn is not None:
+        from imagesearch.db.secret import database_url_from_secret
+
+        return database_url_from_secret(settings.database_secret_arn)
+    return settings.database_url
+
+
 def get_database() -> Database:
     """The primary database (reads and writes), created on first use."""
-    return _cached("primary", get_settings().database_url)
+    return _cached("primary", primary_url())
 
 
 def get_search_database() -> Database:

@@ -1,21 +1,70 @@
-"""The TenantDep dependency: resolves the caller's tenant from the request's credentials."""
+"""The TenantDep dependency: the caller's tenant, from an API key or a JWT (or the default tenant)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 
+from imagesearch.auth.jwt import JwtVerifier
+from imagesearch.auth.keys import KEY_PREFIX, ApiKeys
 from imagesearch.auth.tenant import DEFAULT_TENANT, Tenant
-from imagesearch.config import AuthMode, get_settings
+from imagesearch.config import AuthMode, Settings, get_settings
+from imagesearch.db import get_database, get_search_database
 from imagesearch.errors import Unauthorized
 
+_authenticators: tuple[Settings, ApiKeys, JwtVerifier | None] | None = None
 
-def current_tenant() -> Tenant:
+
+def _authenticators_for(settings: Settings) -> tuple[ApiKeys, JwtVerifier | None]:
+    """One set per process (they cache keys and JWKS); rebuilt if the settings are replaced."""
+    global _authenticators
+    if _authenticators is None or _authenticators[0] is not settings:
+        keys = ApiKeys(
+            get_search_database(),  # a read: the replica will do on the search path
+            writer=get_database(),
+            touch_seconds=settings.api_key_touch_seconds,
+            cache_seconds=settings.api_key_cache_seconds,
+        )
+        verifier = None
+        if settings.auth_mode is AuthMode.JWT:
+            assert settings.jwt_issuer and settings.jwt_audience and settings.jwt_jwks_url
+            verifier = JwtVerifier(
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                jwks_url=settings.jwt_jwks_url,
+                algorithms=[a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()],
+                tenant_claim=settings.jwt_tenant_claim,
+                leeway_seconds=settings.jwt_leeway_seconds,
+            )
+        _authenticators = (settings, keys, verifier)
+    return _authenticators[1], _authenticators[2]
+
+
+def credentials(request: Request) -> str | None:
+    """`Authorization: Bearer <token>` or `X-API-Key: <key>`; None when neither is present."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, token = header.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("use 'Authorization: Bearer <key or token>'")
+        return token.strip()
+    key = request.headers.get("x-api-key")
+    return key.strip() if key is not None else None
+
+
+def current_tenant(request: Request) -> Tenant:
     """The default tenant when auth is off; otherwise the tenant of the presented credentials."""
-    if get_settings().auth_mode is AuthMode.NONE:
+    settings = get_settings()
+    if settings.auth_mode is AuthMode.NONE:
         return DEFAULT_TENANT
-    raise Unauthorized("authentication is required")
+    token = credentials(request)
+    if not token:
+        raise Unauthorized("authentication required: send an API key or a bearer token")
+    keys, verifier = _authenticators_for(settings)
+    if verifier is not None and not token.startswith(KEY_PREFIX):
+        return verifier.tenant(token, get_database())
+    return keys.verify(token)
 
 
 TenantDep = Annotated[Tenant, Depends(current_tenant)]

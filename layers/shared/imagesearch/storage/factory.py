@@ -53,7 +53,10 @@ def get_storage() -> ObjectStorage:
     return _storage
 
 
-def use_storage(storage: ObjectStorage | None) -> None:
-    """Replace the process-wide adapter (the local stack's carries its event listener); None resets."""
+def use_storage(storage: ObjectStorage | None) -> ObjectStorage | None:
+    """Replace the process-wide adapter (the local stack's carries its event listener); None resets.
+
+    Returns the adapter it replaced."""
     global _storage
-    _storage = storage
+    previous, _storage = _storage, storage
+    return previous

@@ -1,0 +1,79 @@
+"""JWT bearer tokens from any OpenID Connect provider (Cognito, Auth0, Keycloak, ...).
+
+The signature is checked against the provider's JWKS (fetched and cached by PyJWT), then issuer, audience,
+expiry and not-before (with a small leeway). The tenant is the value of one configured claim, a tenant
+name; a tenant the provider vouches for is created on first sight.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import jwt
+
+from imagesearch.auth.keys import get_or_create_tenant
+from imagesearch.auth.tenant import Tenant
+from imagesearch.db import Database
+from imagesearch.errors import ServiceUnavailable, Unauthorized
+
+
+class JwtVerifier:
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks_url: str,
+        algorithms: list[str],
+        tenant_claim: str,
+        leeway_seconds: float = 30.0,
+    ) -> None:
+        if not algorithms or any(a.lower() == "none" or a.startswith("HS") for a in algorithms):
+            # Symmetric algorithms would let anyone holding the public JWKS forge tokens.
+            raise ValueError("JWT algorithms must be asymmetric (RS*, ES*, PS*, EdDSA)")
+        self.issuer = issuer
+        self.audience = audience
+        self.algorithms = algorithms
+        self.tenant_claim = tenant_claim
+        self.leeway = leeway_seconds
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        self._tenants: dict[str, Tenant] = {}
+        self._lock = threading.Lock()
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The verified claims; Unauthorized for any token that is not valid for this API."""
+        try:
+            signing_key = self._jwks.get_signing_key_from_jwt(token)
+        except jwt.PyJWKClientConnectionError as e:
+            raise ServiceUnavailable("the identity provider's keys cannot be fetched") from e
+        except (jwt.PyJWKClientError, jwt.DecodeError) as e:
+            raise Unauthorized("invalid token") from e
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                signing_key.key,
+                algorithms=self.algorithms,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp", "iss", "aud"]},
+            )
+        except jwt.ExpiredSignatureError as e:
+            raise Unauthorized("the token has expired") from e
+        except jwt.InvalidTokenError as e:
+            raise Unauthorized("invalid token") from e
+        return claims
+
+    def tenant(self, token: str, db: Database) -> Tenant:
+        claims = self.claims(token)
+        name = claims.get(self.tenant_claim)
+        if not isinstance(name, str) or not name.strip():
+            raise Unauthorized(f"the token has no {self.tenant_claim!r} claim naming a tenant")
+        tenant = self._tenants.get(name)
+        if tenant is None:
+            with db.connection() as conn:
+                tenant = get_or_create_tenant(conn, name)
+            with self._lock:
+                self._tenants[name] = tenant
+        return tenant

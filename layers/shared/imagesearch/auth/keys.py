@@ -1,0 +1,196 @@
+"""API keys: `isk_<prefix>_<secret>`, stored as a SHA-256 hash with the prefix for lookup.
+
+The secret carries 256 random bits, so a fast hash is enough (no password stretching). Verification always
+hashes the presented key and compares digests with `hmac.compare_digest`, including when the prefix is
+unknown, so the time taken says nothing about how much of a key matched. Last use is written at most once
+per `touch_seconds` per key, never on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+
+from imagesearch.auth.tenant import Tenant
+from imagesearch.db import Database
+from imagesearch.errors import InvalidRequest, NotFound, ServiceUnavailable, Unauthorized
+from imagesearch.logs import logger
+
+KEY_PREFIX = "isk_"
+PREFIX_LENGTH = 12  # hex characters: 48 bits, a lookup handle (not a secret)
+_DUMMY_HASH = hashlib.sha256(b"imagesearch: no such key").digest()
+
+
+@dataclass
+class ApiKeyRecord:
+    id: UUID
+    tenant_id: UUID
+    tenant_name: str
+    prefix: str
+    name: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def generate_key() -> tuple[str, str]:
+    """A new key and its lookup prefix."""
+    prefix = secrets.token_hex(PREFIX_LENGTH // 2)
+    return f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}", prefix
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def parse_prefix(key: str) -> str | None:
+    """The lookup prefix of a well-formed key, else None."""
+    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+        return None
+    prefix, sep, secret = key[len(KEY_PREFIX) :].partition("_")
+    if not sep or len(prefix) != PREFIX_LENGTH or not secret:
+        return None
+    if any(c not in "0123456789abcdef" for c in prefix):
+        return None
+    return prefix
+
+
+def get_or_create_tenant(conn: psycopg.Connection, name: str) -> Tenant:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidRequest("a tenant name is 1 to 200 characters")
+    row = conn.execute(
+        "INSERT INTO tenants (name) VALUES (%s) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
+        "RETURNING id, name",
+        (name,),
+    ).fetchone()
+    assert row is not None
+    return Tenant(id=row[0], name=row[1])
+
+
+_SELECT = """
+    SELECT k.id, k.tenant_id, t.name AS tenant_name, k.prefix, k.name, k.created_at, k.last_used_at,
+           k.revoked_at
+    FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+"""
+
+
+class ApiKeys:
+    """Create, list, revoke and verify keys in one database."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        writer: Database | None = None,
+        touch_seconds: float = 300.0,
+        cache_seconds: float = 0.0,
+    ) -> None:
+        self.db = db
+        self.writer = writer or db  # last-use updates go to the primary when `db` is a replica
+        self.touch_seconds = touch_seconds
+        self.cache_seconds = cache_seconds
+        self._touched: dict[UUID, float] = {}
+        self._verified: dict[bytes, tuple[float, Tenant, UUID]] = {}
+        self._lock = threading.Lock()
+
+    def create(self, tenant_name: str, *, name: str | None = None) -> tuple[str, ApiKeyRecord]:
+        """A new key for the tenant (created if new). The key itself is returned once and never stored."""
+        key, prefix = generate_key()
+        with self.db.connection() as conn:
+            tenant = get_or_create_tenant(conn, tenant_name)
+            conn.execute(
+                "INSERT INTO api_keys (tenant_id, prefix, key_hash, name) VALUES (%s, %s, %s, %s)",
+                (tenant.id, prefix, hash_key(key), name),
+            )
+            record = self._get(conn, prefix)
+        assert record is not None
+        return key, record
+
+    def list(self, *, tenant_name: str | None = None) -> list[ApiKeyRecord]:
+        with self.db.connection() as conn, conn.cursor(row_factory=class_row(ApiKeyRecord)) as cur:
+            cur.execute(
+                _SELECT
+                + " WHERE %(tenant)s::text IS NULL OR t.name = %(tenant)s ORDER BY t.name, k.created_at",
+                {"tenant": tenant_name},
+            )
+            return cur.fetchall()
+
+    def revoke(self, prefix_or_id: str) -> ApiKeyRecord:
+        """Revoke by prefix (as `keys list` shows it) or id; revoking twice is harmless."""
+        with self.db.connection() as conn:
+            conn.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) "
+                "WHERE prefix = %s OR id::text = %s",
+                (prefix_or_id, prefix_or_id),
+            )
+            record = self._get(conn, prefix_or_id) or self._get_by_id(conn, prefix_or_id)
+        if record is None:
+            raise NotFound(f"no API key {prefix_or_id!r}")
+        with self._lock:
+            self._verified = {h: v for h, v in self._verified.items() if v[2] != record.id}
+        return record
+
+    def verify(self, key: str) -> Tenant:
+        """The tenant of a valid, unrevoked key; Unauthorized otherwise (same answer for every failure)."""
+        digest = hash_key(key)
+        now = time.monotonic()
+        cached = self._verified.get(digest)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        prefix = parse_prefix(key)
+        if prefix is None:
+            raise Unauthorized("malformed API key")
+        with self.db.connection() as conn:
+            row = conn.execute(
+                "SELECT k.id, k.key_hash, k.revoked_at, t.id, t.name "
+                "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = %s",
+                (prefix,),
+            ).fetchone()
+        stored = bytes(row[1]) if row is not None else _DUMMY_HASH
+        matches = hmac.compare_digest(digest, stored)  # compared even for unknown prefixes
+        if row is None or not matches or row[2] is not None:
+            raise Unauthorized("invalid or revoked API key")
+        key_id, tenant = row[0], Tenant(id=row[3], name=row[4])
+        if self.cache_seconds > 0:
+            with self._lock:
+                self._verified[digest] = (now, tenant, key_id)
+        self._touch(key_id, now)
+        return tenant
+
+    def _touch(self, key_id: UUID, now: float) -> None:
+        with self._lock:
+            last = self._touched.get(key_id)
+            if last is not None and now - last < self.touch_seconds:
+                return
+            self._touched[key_id] = now
+        try:
+            with self.writer.connection() as conn:
+                conn.execute(
+                    "UPDATE api_keys SET last_used_at = now() WHERE id = %s "
+                    "AND (last_used_at IS NULL OR last_used_at < now() - make_interval(secs => %s))",
+                    (key_id, self.touch_seconds),
+                )
+        except ServiceUnavailable:  # bookkeeping only: the key still works
+            logger.warning("could not record the API key's last use", extra={"key_id": str(key_id)})
+
+    @staticmethod
+    def _get(conn: psycopg.Connection, prefix: str) -> ApiKeyRecord | None:
+        with conn.cursor(row_factory=class_row(ApiKeyRecord)) as cur:
+            cur.execute(_SELECT + " WHERE k.prefix = %s", (prefix,))
+            return cur.fetchone()
+
+    @staticmethod
+    def _get_by_id(conn: psycopg.Connection, key_id: str) -> ApiKeyRecord | None:
+        with conn.cursor(row_factory=class_row(ApiKeyRecord)) as cur:
+            cur.execute(_SELECT + " WHERE k.id::text = %s", (key_id,))
+            return cur.fetchone()

@@ -1,0 +1,69 @@
+"""`imagesearch keys`: create, list and revoke API keys."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from imagesearch.cli.target import add_target_arguments, target_settings
+
+
+def register(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser("keys", help="create, list and revoke API keys")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="a new key for a tenant (created if new); shown once")
+    create.add_argument("--tenant", required=True, help="tenant name")
+    create.add_argument("--name", help="a label for the key (who or what uses it)")
+    listing = actions.add_parser("list", help="keys (prefix, tenant, label, use, revocation); never the keys")
+    listing.add_argument("--tenant", help="only this tenant's keys")
+    revoke = actions.add_parser("revoke", help="revoke a key by its prefix (or id)")
+    revoke.add_argument("key", metavar="PREFIX")
+    for action, func in ((create, run_create), (listing, run_list), (revoke, run_revoke)):
+        add_target_arguments(action)
+        action.set_defaults(func=func)
+
+
+def _keys() -> Any:
+    from imagesearch.auth.keys import ApiKeys
+    from imagesearch.db import get_database
+
+    return ApiKeys(get_database())
+
+
+def run_create(args: argparse.Namespace) -> int:
+    with target_settings(args):
+        key, record = _keys().create(args.tenant, name=args.name)
+    print(f"API key {record.prefix} for tenant {record.tenant_name!r} (shown once; store it now):")
+    print(key)  # alone on the last line, for scripts
+    return 0
+
+
+def run_list(args: argparse.Namespace) -> int:
+    from imagesearch.search.report import format_table
+
+    with target_settings(args):
+        records = _keys().list(tenant_name=args.tenant)
+    rows = [
+        [
+            r.prefix,
+            r.tenant_name,
+            r.name or "",
+            r.created_at.strftime("%Y-%m-%d %H:%M"),
+            r.last_used_at.strftime("%Y-%m-%d %H:%M") if r.last_used_at else "never",
+            r.revoked_at.strftime("%Y-%m-%d %H:%M") if r.revoked_at else "",
+        ]
+        for r in records
+    ]
+    print(
+        format_table(["prefix", "tenant", "label", "created", "last used", "revoked"], rows)
+        if rows
+        else "no keys"
+    )
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    with target_settings(args):
+        record = _keys().revoke(args.key)
+    print(f"revoked {record.prefix} of tenant {record.tenant_name!r}")
+    return 0
