@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 from imagesearch.http.app import create_app
 from imagesearch.local.files import files_router
 from imagesearch.local.functions import load_function
 from imagesearch.storage.filesystem import FileSystemStorage
+from imagesearch.web import STATIC_DIR
 
 
 def local_app(storage: FileSystemStorage | None = None) -> FastAPI:
@@ -25,4 +27,6 @@ def local_app(storage: FileSystemStorage | None = None) -> FastAPI:
                 app.router.routes.append(route)
     if storage is not None:
         app.include_router(files_router(storage))
+    # Last, so every API route wins: the web page and its assets.
+    app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="web")
     return app

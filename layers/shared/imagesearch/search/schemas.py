@@ -76,6 +76,7 @@ class SearchResult(BaseModel):
     id: UUID
     score: float
     title: str | None
+    filename: str | None
     tags: list[str]
     url: str | None
     thumbnail_url: str | None

@@ -283,6 +283,7 @@ class SearchService:
             id=hit.id,
             score=round(hit.score, 6),
             title=row["title"],
+            filename=row["filename"],
             tags=row["tags"],
             url=self.urls.get(row["storage_key"]),
             thumbnail_url=self.urls.get(keys.thumbnail_key(row["tenant_id"], hit.id)),

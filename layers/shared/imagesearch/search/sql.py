@@ -193,7 +193,7 @@ def _compose(model: ModelRecord, shape: QueryShape, *, paged: bool) -> sql.Compo
         """
         WITH {ctes}
         SELECT f.id, f.score, f.vector_rank, f.vector_distance, f.keyword_rank, f.keyword_score,
-               i.tenant_id, i.storage_key, i.title, i.tags
+               i.tenant_id, i.storage_key, i.title, i.tags, i.filename
         FROM (
             SELECT * FROM fused f
             WHERE f.score >= %(min_score)s{cursor}
