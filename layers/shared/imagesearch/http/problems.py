@@ -8,12 +8,49 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from imagesearch import errors
 from imagesearch.logs import logger
 
 PROBLEM_JSON = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error response carries them."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    reason: str | None = Field(
+        default=None, description="for rejected images: empty, unsupported_format, ..."
+    )
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="for invalid requests: field by field"
+    )
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+# Declared on every operation (the OpenAPI document says what clients, and schemathesis, may expect).
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem_response("a body that cannot be parsed at all"),
+    401: _problem_response("missing, malformed or revoked credentials"),
+    404: _problem_response("no such resource for this caller"),
+    409: _problem_response("the resource is not in a state that allows this"),
+    413: _problem_response("too large: bytes or pixels over the limit"),
+    415: _problem_response("not a supported image"),
+    422: _problem_response("invalid request"),
+    503: _problem_response("a dependency is unavailable; retry"),
+}
 
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: list[tuple[type[errors.ImageSearchError], int]] = [
@@ -77,7 +114,19 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     response = problem(exc.status_code, str(exc.detail))
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        # Starlette names only the first matching route's methods; a path served by several routes
+        # (GET and POST /images) must list them all.
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods |= route.methods
+    return sorted(methods)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -21,7 +21,13 @@ def files_router(storage: FileSystemStorage) -> APIRouter:
         return Response(
             storage.get(key),
             media_type=info.content_type or "application/octet-stream",
-            headers={"Cache-Control": "private, max-age=300", "ETag": f'"{info.etag}"'},
+            headers={
+                "Cache-Control": "private, max-age=300",
+                "ETag": f'"{info.etag}"',
+                # An image that is also valid HTML (a polyglot) must never be rendered as a page.
+                "X-Content-Type-Options": "nosniff",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+            },
         )
 
     @router.put("/files/{key:path}", include_in_schema=False)

@@ -45,6 +45,12 @@ class LocalStack:
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def postgres(self) -> EmbeddedPostgres:
+        """The stack's database server (fault-injection tests stop and start it)."""
+        assert self._postgres is not None, "the stack is not started"
+        return self._postgres
+
     def start(self) -> None:
         self.data_dir = self.data_dir.resolve()
         self.layout = DataDir(self.data_dir)
