@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--text-model", type=Path)
     parser.add_argument("--candidates", type=int, default=100)
     parser.add_argument("--ef-search", type=int, default=100)
+    parser.add_argument("--shadow", help="a candidate strategy (JSON) compared on every request")
     args = parser.parse_args()
 
     settings = load_settings(
@@ -36,6 +37,8 @@ def main() -> None:
         db_pool_max=16,
         search_candidates=args.candidates,
         search_ef_search=args.ef_search,
+        shadow_strategy=args.shadow,
+        shadow_sample_rate=1.0 if args.shadow else 0.0,
         log_level="WARNING",
     )
     use_settings(settings)

@@ -146,6 +146,11 @@ def bench_size(
                 log(
                     f"corpus {size} c={c}: app {app.throughput:.0f} req/s, SQL {floors[c].throughput:.0f} tps"
                 )
+        # What a sampled request pays in shadow mode: an identical candidate on every request, at c=1.
+        with search_server(url, queries_file, args, shadow='{"name": "same"}') as base:
+            warm(base, bodies)
+            shadowed = run_load(f"{base}/search", bodies, concurrency=1, seconds=args.seconds)
+            load_rows.append(row(size, "app, every request shadowed", 1, shadowed, floors[1]))
         if text_model is not None:
             with search_server(url, queries_file, args, text_model=text_model) as base:
                 warm(base, bodies)
@@ -260,7 +265,12 @@ def pgbench(
 
 class search_server:  # noqa: N801 - used as a context manager
     def __init__(
-        self, url: str, queries: Path, args: argparse.Namespace, text_model: Path | None = None
+        self,
+        url: str,
+        queries: Path,
+        args: argparse.Namespace,
+        text_model: Path | None = None,
+        shadow: str | None = None,
     ) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -283,6 +293,8 @@ class search_server:  # noqa: N801 - used as a context manager
         ]
         if text_model is not None:
             command += ["--text-model", str(text_model)]
+        if shadow is not None:
+            command += ["--shadow", shadow]
         self.process = subprocess.Popen(command, cwd=BENCH_DIR)
 
     def __enter__(self) -> str:
