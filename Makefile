@@ -6,7 +6,7 @@ PORT ?= 8000
 DATA_DIR ?= .imagesearch
 PYTEST_ARGS ?=
 
-.PHONY: install install-export run test lint fmt bench clean
+.PHONY: install install-export run test lint fmt bench clean sam-tools sam-validate sam-build browser
 
 # Runtime + dev tools. The stamp is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -36,8 +36,48 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install install-export lint
+# --- deployment (template.yaml, docs/deploy.md) ---
+# The SAM CLI pins many packages, so it lives in its own virtualenv. `sam build` needs the runtime's
+# python3.12 on PATH: .venv-lambda is that Python with boto3 and nothing else, as in the Lambda runtime;
+# `imagesearch invoke` and tests/deploy run the built handlers with it. Where python3.12 is not on PATH
+# but pyenv has it (these machines: PYENV_VERSION=3.11.7:3.12.1), pyenv's is used.
+PYTHON312 ?= $(shell python3.12 -c '' 2>/dev/null && echo python3.12 || echo 'env PYENV_VERSION=3.12.1 python3.12')
+SAM_CLI_VERSION := 1.170.0
+LAMBDA_BOTO3_VERSION := 1.44.8
+SAM := .venv-sam/bin/sam
+SAM_ENV := PATH="$(CURDIR)/.venv-lambda/bin:$$PATH" SAM_CLI_TELEMETRY=0
+
+.venv-sam/.installed:
+	$(PYTHON312) -m venv .venv-sam
+	.venv-sam/bin/python -m pip install -q --upgrade pip
+	.venv-sam/bin/python -m pip install -q 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	touch $@
+
+.venv-lambda/.installed:
+	$(PYTHON312) -m venv .venv-lambda
+	.venv-lambda/bin/python -m pip install -q --upgrade pip
+	.venv-lambda/bin/python -m pip install -q 'boto3==$(LAMBDA_BOTO3_VERSION)'
+	touch $@
+
+sam-tools: .venv-sam/.installed .venv-lambda/.installed
+
+sam-validate: sam-tools
+	$(SAM_ENV) $(SAM) validate --lint
+
+# Into .aws-sam/build, for `imagesearch invoke`, `sam local` and `sam deploy`.
+sam-build: sam-tools
+	$(SAM_ENV) $(SAM) build --parallel --cached
+
+# Debian's Chromium for the browser test (Playwright drives it; its own browser download cannot work here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing Debian's chromium for tests/web"; \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
+
+test: install install-export sam-tools browser lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) .venv-sam .venv-lambda .pytest_cache .mypy_cache .ruff_cache .aws-sam

@@ -51,3 +51,11 @@ def test_bad_values_fail_with_the_variable_name(
 def test_model_dir_and_uri_are_exclusive() -> None:
     with pytest.raises(SettingsError, match="MODEL_DIR and MODEL_URI"):
         load_settings(model_dir="/models/a", model_uri="s3://bucket/models/a")
+
+
+def test_empty_variables_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `sam local` passes an AWS::NoValue parameter as an empty string.
+    monkeypatch.setenv("MODEL_URI", "")
+    monkeypatch.setenv("IMAGESEARCH_DATABASE_REPLICA_URL", "")
+    settings = load_settings()
+    assert settings.model_uri is None and settings.database_replica_url is None

@@ -55,7 +55,10 @@ def _alias(name: str) -> AliasChoices:
 class Settings(BaseSettings):
     """Typed configuration; every field is IMAGESEARCH_<FIELD> in the environment."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True)
+    # Empty variables count as unset: `sam local` turns an AWS::NoValue parameter into "".
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True, env_ignore_empty=True
+    )
 
     # --- database ---
     database_url: Annotated[DatabaseUrl | None, Field(validation_alias=_alias("DATABASE_URL"))] = None

@@ -227,12 +227,21 @@ def use_embedder(model: EmbeddingModel | None) -> None:
 
 
 def get_embedder() -> EmbeddingModel:
-    """The process-wide Embedder for MODEL_DIR, else the demo bundle; nothing is loaded until first use."""
+    """The process-wide Embedder for MODEL_URI, MODEL_DIR, else the demo bundle.
+
+    Nothing is loaded until first use; a MODEL_URI bundle's manifest is read on the first call and each
+    tower is downloaded (once per container, checked against the manifest) before its first use.
+    """
     if _override is not None:
         return _override
     settings = get_settings()
     if settings.model_uri is not None:
-        raise ModelUnavailable("MODEL_URI bundles need the bundle download step, which this build lacks")
+        return _remote_embedder_for(
+            settings.model_uri,
+            settings.model_cache_dir,
+            settings.storage_endpoint_url,
+            settings.storage_region,
+        )
     bundle_dir = settings.model_dir if settings.model_dir is not None else DEMO_MODEL_DIR
     if not bundle_dir.is_dir():
         hint = "set MODEL_DIR to a bundle made by `imagesearch model export`"
@@ -248,3 +257,13 @@ def get_embedder() -> EmbeddingModel:
 def _embedder_for(bundle_dir: Path) -> Embedder:
     # keyed by directory, so replacing the settings (tests, the local stack) switches bundles
     return Embedder(bundle_dir)
+
+
+@lru_cache(maxsize=4)
+def _remote_embedder_for(
+    uri: str, cache_dir: Path, endpoint_url: str | None, region: str | None
+) -> EmbeddingModel:
+    # Imported here: boto3 is loaded only by functions that use a remote bundle.
+    from imagesearch.model.location import RemoteBundleEmbedder, open_remote_bundle
+
+    return RemoteBundleEmbedder(open_remote_bundle(uri, cache_dir, endpoint_url=endpoint_url, region=region))
