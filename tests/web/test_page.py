@@ -66,7 +66,8 @@ def drop_files(page: Any, selector: str, files: dict[str, bytes]) -> None:
             }
             const target = document.querySelector(selector);
             for (const type of ["dragenter", "dragover", "drop"]) {
-                target.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+                const init = { dataTransfer: transfer, bubbles: true, cancelable: true };
+                target.dispatchEvent(new DragEvent(type, init));
             }
         }""",
         [selector, payload],
@@ -149,6 +150,8 @@ def test_the_key_field_appears_when_the_api_asks_for_a_key(tmp_path: Path, model
         page.fill("#api-key", key)
         page.press("#api-key", "Enter")
         drop_files(page, "#dropzone", {"red-circle.png": FILES["red-circle.png"]})
-        page.wait_for_function("document.querySelectorAll('#gallery .badge.ready').length === 1", timeout=60_000)
+        page.wait_for_function(
+            "document.querySelectorAll('#gallery .badge.ready').length === 1", timeout=60_000
+        )
         shot(page, "5-api-key")
         browser.close()

@@ -15,7 +15,19 @@ from imagesearch.config import SettingsError
 from imagesearch.errors import ImageSearchError
 
 # Modules under imagesearch.cli that contribute commands, in the order --help lists them.
-COMMAND_MODULES = ["dev", "migrate", "model", "ingest", "reindex", "reconcile", "dlq", "shadow"]
+COMMAND_MODULES = [
+    "dev",
+    "migrate",
+    "model",
+    "ingest",
+    "reindex",
+    "reconcile",
+    "dlq",
+    "shadow",
+    "keys",
+    "demo",
+    "invoke",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

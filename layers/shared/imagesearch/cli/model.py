@@ -1,4 +1,4 @@
-"""`imagesearch model ...`: export an open_clip model as an ONNX bundle (needs the `export` extra)."""
+"""`imagesearch model ...`: export open_clip models as ONNX bundles, train the demo model (export extra)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from imagesearch.logs import logger
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `model` command group."""
-    parser = subparsers.add_parser("model", help="model bundles: export open_clip to ONNX")
+    parser = subparsers.add_parser(
+        "model", help="model bundles: export open_clip to ONNX, train the demo model"
+    )
     commands = parser.add_subparsers(dest="model_command", required=True, metavar="SUBCOMMAND")
     export = commands.add_parser(
         "export",
@@ -32,6 +34,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="open_clip model config JSON: registers --arch as a custom architecture",
     )
     export.set_defaults(func=run_export)
+
+    train_demo = commands.add_parser(
+        "train-demo",
+        help="train the small demo CLIP on generated coloured shapes and export it as a bundle (offline)",
+        description="Deterministic by seed: the defaults reproduce the committed demo bundle "
+        "(layers/shared/imagesearch/model/demo_bundle; about 10 minutes on 2 cores). See docs/demo-model.md.",
+    )
+    train_demo.add_argument("--out", required=True, type=Path, help="bundle directory (must be empty or new)")
+    train_demo.add_argument("--steps", type=int, default=2000, help="steps of 64 pictures (default 2000)")
+    train_demo.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
+    train_demo.add_argument("--keep-fp32", action="store_true", help="keep the fp32 towers too")
+    train_demo.set_defaults(func=run_train_demo)
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -55,4 +69,46 @@ def run_export(args: argparse.Namespace) -> int:
         return 2
     sizes = ", ".join(f"{name} {entry.size / 1e6:.1f} MB" for name, entry in manifest.files.items())
     print(f"exported {manifest.model_id} to {args.out} in {time.perf_counter() - started:.1f} s: {sizes}")
+    return 0
+
+
+def run_train_demo(args: argparse.Namespace) -> int:
+    """Run `model train-demo`: train with a progress bar, export, then report quality on held-out pictures."""
+    started = time.perf_counter()
+    try:
+        from imagesearch.demo.train import TrainConfig, train_demo
+        from imagesearch.export import ExportError
+    except ImportError as e:
+        print(
+            f"imagesearch: error: train-demo needs the export extra (pip install -e '.[export]'): {e}",
+            file=sys.stderr,
+        )
+        return 2
+    from tqdm import tqdm
+
+    from imagesearch.demo.quality import evaluate
+    from imagesearch.model.embedder import Embedder
+
+    if args.steps < 1:
+        print("imagesearch: error: --steps must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        config = TrainConfig(steps=args.steps, seed=args.seed)
+        with tqdm(total=config.steps, unit="step", desc="train-demo") as bar:
+
+            def on_step(_step: int, loss: float) -> None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+            manifest, result = train_demo(args.out, config, keep_fp32=args.keep_fp32, on_step=on_step)
+    except ExportError as e:
+        print(f"imagesearch: error: {e}", file=sys.stderr)
+        return 2
+    report = evaluate(Embedder(args.out))
+    sizes = ", ".join(f"{name} {entry.size / 1e6:.1f} MB" for name, entry in manifest.files.items())
+    print(
+        f"trained {config.steps} steps in {result.seconds:.0f} s (final loss {result.final_loss:.4f}); "
+        f"exported {manifest.model_id} to {args.out} in {time.perf_counter() - started:.0f} s total: {sizes}"
+    )
+    print(report.summary())
     return 0

@@ -72,7 +72,7 @@ def export_pretrained(
 
     `model_config` (a dict or a JSON file in open_clip's format) registers `arch` as a custom architecture.
     """
-    _check_empty(Path(out_dir))  # before minutes of model download and creation
+    check_empty(Path(out_dir))  # before minutes of model download and creation
     config = (
         register_config(arch, model_config) if model_config is not None else open_clip.get_model_config(arch)
     )
@@ -116,9 +116,16 @@ def export_bundle(
     pretrained: str,
     preprocess_cfg: Mapping[str, Any] | None = None,
     int8: bool = False,
+    keep_fp32: bool = True,
     tokenizer_clean: CleanMode = "lower",
 ) -> Manifest:
-    """Export an in-memory open_clip model (moved to CPU, fp32, eval mode) into an empty `out_dir`."""
+    """Export an in-memory open_clip model (moved to CPU, fp32, eval mode) into an empty `out_dir`.
+
+    With `int8` and `keep_fp32=False` the bundle holds only the int8 towers (the fp32 files are still
+    written, checked and quantised, then removed): for small bundles such as the committed demo model.
+    """
+    if not keep_fp32 and not int8:
+        raise ExportError("keep_fp32=False needs int8=True: a bundle needs at least one variant")
     out_dir = _empty_dir(Path(out_dir))
     model = model.to(device="cpu", dtype=torch.float32).eval()
     tokenize_cfg = open_clip.get_model_tokenize_cfg(model)
@@ -182,6 +189,12 @@ def export_bundle(
             # trained weights quantise worse than random ones: report it, the parity tests hold the bar
             logger.info(f"{tower} int8 vs torch", extra={"min_cosine": round(cosine, 6)})
         variants.append("int8")
+    if not keep_fp32:
+        for tower in towers:
+            fp32 = out_dir / FILES[tower]["fp32"]
+            fp32.with_name(fp32.name + ".data").unlink(missing_ok=True)  # external weights (> 2 GB)
+            fp32.unlink()
+        variants.remove("fp32")
 
     with _step("write manifest"):
         files = {p.name: file_entry(p) for p in sorted(out_dir.iterdir()) if p.name != MANIFEST_NAME}
@@ -261,13 +274,14 @@ def _min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.min(np.sum(a * b, axis=-1)))
 
 
-def _check_empty(path: Path) -> None:
+def check_empty(path: Path) -> None:
+    """ExportError unless `path` is an empty directory or does not exist (checked before long work)."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise ExportError(f"{path} must be an empty directory or not exist yet")
 
 
 def _empty_dir(path: Path) -> Path:
-    _check_empty(path)
+    check_empty(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
