@@ -26,8 +26,8 @@ def main() -> None:
     parser.add_argument("--queries", type=Path, required=True)
     parser.add_argument("--model-id", required=True)
     parser.add_argument("--text-model", type=Path)
-    parser.add_argument("--candidates", type=int, default=100)
-    parser.add_argument("--ef-search", type=int, default=100)
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--ef-search", type=int, default=200)
     parser.add_argument("--shadow", help="a candidate strategy (JSON) compared on every request")
     args = parser.parse_args()
 

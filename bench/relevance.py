@@ -69,7 +69,7 @@ ALBUMS = ["family", "work", "travel", "garden", "school", "holiday", "archive", 
 GRID = [
     (wv, wk, c)
     for c in (50, 100, 200)
-    for wv, wk in ((1.0, 1.0), (1.0, 0.5), (1.0, 2.0), (2.0, 1.0), (0.5, 1.0))
+    for wv, wk in ((1.0, 1.0), (1.0, 0.5), (1.0, 1.25), (1.0, 1.5), (1.0, 2.0), (2.0, 1.0))
 ]
 
 

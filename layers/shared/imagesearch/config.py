@@ -106,8 +106,8 @@ class Settings(BaseSettings):
     max_image_pixels: Annotated[int, Field(gt=0)] = 64_000_000
 
     # --- search (defaults chosen from bench/relevance.py; see docs/search.md) ---
-    search_candidates: Annotated[int, Field(ge=1, le=1000)] = 100
-    search_ef_search: Annotated[int, Field(ge=1, le=1000)] = 100
+    search_candidates: Annotated[int, Field(ge=1, le=1000)] = 200
+    search_ef_search: Annotated[int, Field(ge=1, le=1000)] = 200
     search_weight_vector: Annotated[float, Field(ge=0)] = 1.0
     search_weight_keyword: Annotated[float, Field(ge=0)] = 1.0
     search_rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60

@@ -63,6 +63,12 @@ class Hit:
     row: dict[str, Any]
 
 
+def is_plain_query(text: str) -> bool:
+    """No websearch syntax ("phrase", -word, or): its words may also be matched one by one."""
+    words = text.lower().split()
+    return '"' not in text and "or" not in words and not any(w.startswith("-") for w in words)
+
+
 def encode_cursor(score: float, image_id: UUID, fingerprint: str) -> str:
     raw = json.dumps([score.hex(), str(image_id), fingerprint]).encode("utf-8")
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
@@ -211,6 +217,7 @@ class SearchService:
             created_after=filters.created_after is not None,
             created_before=filters.created_before is not None,
             exclude=plan.exclude_query_image,
+            loose_keywords=use_keyword and plan.text is not None and is_plain_query(plan.text),
         )
         params: dict[str, Any] = {
             "tenant": tenant.id,

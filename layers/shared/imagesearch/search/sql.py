@@ -38,6 +38,7 @@ class QueryShape:
     created_after: bool = False
     created_before: bool = False
     exclude: bool = False  # leave the query image itself out (similar images)
+    loose_keywords: bool = False  # also rank images matching some of the words (plain queries only)
 
 
 def _filters(shape: QueryShape) -> sql.Composable:
@@ -81,7 +82,7 @@ def _vector_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
             LIMIT %(vector_candidates)s
         ),
         vec AS (
-            SELECT image_id, distance, row_number() OVER (ORDER BY distance, image_id) AS rank
+            SELECT image_id, distance, rank() OVER (ORDER BY distance) AS rank
             FROM vec_candidates
         )"""
     ).format(
@@ -93,17 +94,42 @@ def _vector_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
     )
 
 
-def _keyword_branch(shape: QueryShape) -> sql.Composable:
-    # Two index-friendly halves (GIN on the tsvector, trigram GIN on the filename) joined by UNION ALL: one
-    # WHERE with OR made the planner scan the whole table.
-    return sql.SQL(
-        """
-        kw_hits AS (
-            SELECT i.id AS image_id,
-                   ts_rank_cd(i.search_tsv, websearch_to_tsquery({config}, %(text)s), 32)::float8 AS score
+# The query's words as an OR query ("blue | triangl | lisbon"), for images that match only some of them.
+_LOOSE = sql.SQL(
+    """
+        kq AS MATERIALIZED (
+            SELECT (SELECT coalesce(string_agg(quote_literal(word), ' | '), '')::tsquery
+                    FROM unnest(tsvector_to_array(to_tsvector({config}, %(text)s))) AS word) AS loose
+        ),"""
+)
+_LOOSE_HITS = sql.SQL(
+    """
+            UNION ALL
+            SELECT i.id, 0.5 * ts_rank_cd(i.search_tsv, (SELECT loose FROM kq), 32)
             FROM images i
             WHERE i.tenant_id = %(tenant)s AND i.status = 'ready'
-              AND i.search_tsv @@ websearch_to_tsquery({config}, %(text)s){filters}
+              AND i.search_tsv @@ (SELECT loose FROM kq){filters}"""
+)
+
+
+def _keyword_branch(shape: QueryShape) -> sql.Composable:
+    """Every word matched (websearch syntax: "phrases", or, -not) scores in [0.5, 1); with loose_keywords,
+    images matching only some words follow in [0, 0.5). Partial matches matter for fusion: for "a blue
+    triangle in Lisbon" the Lisbon pictures nobody described are found by the vector branch, and ranked up
+    by their title's keyword. Index-friendly halves (GIN on the tsvector, trigram GIN on the filename)
+    joined by UNION ALL: one WHERE with OR made the planner scan the whole table."""
+    config = sql.Literal(TEXT_CONFIG)
+    loose = _LOOSE.format(config=config) if shape.loose_keywords else sql.SQL("")
+    loose_hits = _LOOSE_HITS.format(filters=_filters(shape)) if shape.loose_keywords else sql.SQL("")
+    return sql.SQL(
+        """{loose}
+        kw_hits AS (
+            SELECT i.id AS image_id,
+                   0.5 + 0.5 * ts_rank_cd(i.search_tsv, websearch_to_tsquery({config}, %(text)s), 32)::float8
+                   AS score
+            FROM images i
+            WHERE i.tenant_id = %(tenant)s AND i.status = 'ready'
+              AND i.search_tsv @@ websearch_to_tsquery({config}, %(text)s){filters}{loose_hits}
             UNION ALL
             SELECT i.id, 0.5 * word_similarity(%(text)s, i.filename)
             FROM images i
@@ -116,10 +142,11 @@ def _keyword_branch(shape: QueryShape) -> sql.Composable:
             LIMIT %(keyword_candidates)s
         ),
         kw AS (
-            SELECT image_id, score, row_number() OVER (ORDER BY score DESC, image_id) AS rank
+            -- Equal scores share a rank: ties broken by id would hand out arbitrary RRF differences.
+            SELECT image_id, score, rank() OVER (ORDER BY score DESC) AS rank
             FROM kw_candidates
         )"""
-    ).format(config=sql.Literal(TEXT_CONFIG), filters=_filters(shape))
+    ).format(config=config, filters=_filters(shape), loose=loose, loose_hits=loose_hits)
 
 
 def _fusion(shape: QueryShape) -> sql.Composable:

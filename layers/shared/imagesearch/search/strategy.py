@@ -17,8 +17,8 @@ class SearchStrategy(BaseModel):
 
     name: str = "live"
     model_id: str | None = Field(default=None, description="None: the active model")
-    candidates: Annotated[int, Field(ge=1, le=1000)] = 100
-    ef_search: Annotated[int, Field(ge=1, le=1000)] = 100
+    candidates: Annotated[int, Field(ge=1, le=1000)] = 200
+    ef_search: Annotated[int, Field(ge=1, le=1000)] = 200
     weight_vector: Annotated[float, Field(ge=0)] = 1.0
     weight_keyword: Annotated[float, Field(ge=0)] = 1.0
     rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
