@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,22 +103,13 @@ def load(conn: psycopg.Connection, corpus: Corpus, *, model_id: str) -> dict[str
     conn.commit()
 
     started = time.perf_counter()
-    with (
-        conn.cursor() as cur,
-        cur.copy("COPY images (id, tenant_id, storage_key, title, tags, status) FROM STDIN") as copy,
-    ):
-        for row in _image_rows(corpus):
-            copy.write_row(row)
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "COPY embeddings (image_id, model_id, tenant_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy,
-    ):
-        copy.set_types(["uuid", "text", "uuid", "vector"])
-        for image_id, vector in zip(corpus.ids, corpus.vectors, strict=True):
-            copy.write_row([image_id, model_id, TENANT, vector])
-    conn.commit()
+    copy_gallery(
+        conn,
+        ["id", "tenant_id", "storage_key", "title", "tags", "status"],
+        list(_image_rows(corpus)),
+        corpus.vectors,
+        model_id=model_id,
+    )
     timings["copy_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -137,12 +128,42 @@ def load(conn: psycopg.Connection, corpus: Corpus, *, model_id: str) -> dict[str
         )
     )
     conn.commit()
+    vacuum(conn)
+    timings["index_s"] = time.perf_counter() - started
+    return timings
+
+
+def copy_gallery(
+    conn: psycopg.Connection,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    vectors: np.ndarray,
+    *,
+    model_id: str,
+) -> None:
+    """COPY image rows (the first column is the id) and one vector each into images and embeddings."""
+    names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    with conn.cursor() as cur, cur.copy(sql.SQL("COPY images ({}) FROM STDIN").format(names)) as copy:
+        for row in rows:
+            copy.write_row(row)
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY embeddings (image_id, model_id, tenant_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
+        ) as copy,
+    ):
+        copy.set_types(["uuid", "text", "uuid", "vector"])
+        for row, vector in zip(rows, vectors, strict=True):
+            copy.write_row([row[0], model_id, TENANT, vector])
+    conn.commit()
+
+
+def vacuum(conn: psycopg.Connection) -> None:
+    """VACUUM ANALYZE after a bulk load, so the planner knows the tables."""
     conn.autocommit = True
     conn.execute("VACUUM ANALYZE images")
     conn.execute("VACUUM ANALYZE embeddings")
     conn.autocommit = False
-    timings["index_s"] = time.perf_counter() - started
-    return timings
 
 
 def _image_rows(corpus: Corpus) -> Iterator[tuple[object, ...]]:

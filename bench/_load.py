@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -64,3 +69,54 @@ def run_load(url: str, bodies: Sequence[dict[str, Any]], *, concurrency: int, se
         thread.join()
     elapsed = time.perf_counter() - started
     return LoadResult(len(latencies), errors, elapsed, np.array(latencies))
+
+
+WRK_SCRIPT = """
+local bodies = {%s}
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("POST", "%s", {["Content-Type"] = "application/json"}, bodies[(i %% #bodies) + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %%d %%d %%d %%f %%f %%f\\n", summary.requests,
+    e.status + e.connect + e.read + e.write + e.timeout, summary.duration,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def run_wrk(url: str, bodies: Sequence[dict[str, Any]], *, concurrency: int, seconds: float) -> LoadResult:
+    """The same closed loop driven by wrk (C, like pgbench), so the client does not eat the app's CPU."""
+    parsed = urlsplit(url)
+    lua_bodies = ", ".join(f"[==[{json.dumps(body)}]==]" for body in bodies)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT % (lua_bodies, parsed.path))
+    command = [
+        "wrk",
+        "-t",
+        str(min(concurrency, 2)),
+        "-c",
+        str(concurrency),
+        "-d",
+        f"{int(seconds)}s",
+        "-s",
+        script.name,
+        f"{parsed.scheme}://{parsed.netloc}",
+    ]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT"))
+    _, requests, errors, duration_us, p50, p95, p99 = line.split()
+    # wrk gives percentiles, not samples: keep the three as a tiny sample set with the same percentiles.
+    latencies = np.array([float(p50), float(p95), float(p99)]) / 1000
+    return WrkResult(int(requests) - int(errors), int(errors), int(duration_us) / 1e6, latencies)
+
+
+class WrkResult(LoadResult):
+    def percentile(self, q: float) -> float:
+        return float(self.latencies_ms[{50: 0, 95: 1, 99: 2}[int(q)]])

@@ -1,22 +1,36 @@
-"""The search app under uvicorn for bench/search.py, in its own process (as a deployment would run it).
+"""The search app under uvicorn for bench/search.py, in its own processes (as a deployment would run it).
 
 --queries FILE.npz holds the benchmark's query texts and vectors: the text model is bypassed with a
-lookup (or, with --text-model DIR, a real bundle answers through the query cache).
+lookup (or, with --text-model DIR, a real bundle answers through the query cache). --workers N runs N
+uvicorn worker processes (the settings travel to them in the environment).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import uvicorn
 from _lookup_model import LookupModel
+from fastapi import FastAPI
 
-from imagesearch.config import load_settings, use_settings
 from imagesearch.local.server import local_app
 from imagesearch.model.embedder import Embedder, EmbeddingModel, use_embedder
+
+
+def create() -> FastAPI:
+    """The app of one worker: settings from the environment, the query model from the bench's files."""
+    model: EmbeddingModel
+    if os.environ.get("BENCH_TEXT_MODEL"):
+        model = Embedder(os.environ["BENCH_TEXT_MODEL"])
+    else:
+        data = np.load(os.environ["BENCH_QUERIES"])
+        model = LookupModel(os.environ["BENCH_MODEL_ID"], list(data["texts"]), data["vectors"])
+    use_embedder(model)
+    return local_app()
 
 
 def main() -> None:
@@ -28,28 +42,35 @@ def main() -> None:
     parser.add_argument("--text-model", type=Path)
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--ef-search", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--shadow", help="a candidate strategy (JSON) compared on every request")
     args = parser.parse_args()
 
-    settings = load_settings(
-        database_url=args.database_url,
-        storage_url=f"file://{tempfile.mkdtemp()}",
-        db_pool_max=16,
-        search_candidates=args.candidates,
-        search_ef_search=args.ef_search,
-        shadow_strategy=args.shadow,
-        shadow_sample_rate=1.0 if args.shadow else 0.0,
-        log_level="WARNING",
+    os.environ.update(
+        {
+            "IMAGESEARCH_DATABASE_URL": args.database_url,
+            "IMAGESEARCH_STORAGE_URL": f"file://{tempfile.mkdtemp()}",
+            "IMAGESEARCH_DB_POOL_MAX": "16",
+            "IMAGESEARCH_SEARCH_CANDIDATES": str(args.candidates),
+            "IMAGESEARCH_SEARCH_EF_SEARCH": str(args.ef_search),
+            "IMAGESEARCH_SHADOW_SAMPLE_RATE": "1.0" if args.shadow else "0.0",
+            "IMAGESEARCH_LOG_LEVEL": "WARNING",
+            "BENCH_QUERIES": str(args.queries),
+            "BENCH_MODEL_ID": args.model_id,
+            "BENCH_TEXT_MODEL": str(args.text_model or ""),
+        }
     )
-    use_settings(settings)
-    data = np.load(args.queries)
-    model: EmbeddingModel
-    if args.text_model:
-        model = Embedder(args.text_model)
-    else:
-        model = LookupModel(args.model_id, list(data["texts"]), data["vectors"])
-    use_embedder(model)
-    uvicorn.run(local_app(), host="127.0.0.1", port=args.port, log_level="warning", access_log=False)
+    if args.shadow:
+        os.environ["IMAGESEARCH_SHADOW_STRATEGY"] = args.shadow
+    uvicorn.run(
+        "_search_server:create",
+        factory=True,
+        host="127.0.0.1",
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

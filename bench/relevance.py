@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+from _corpus import copy_gallery, vacuum
 from pgvector.psycopg import register_vector
 from PIL import Image
 
@@ -231,28 +232,9 @@ def load(url: str, model: Embedder, rows: list[tuple[object, ...]], vectors: np.
     with psycopg.connect(url) as conn:
         register_vector(conn)
         model_rows.register_model(conn, model_id=model.model_id, dim=model.dim)
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY images (id, tenant_id, storage_key, title, description, tags, status, filename) "
-                "FROM STDIN"
-            ) as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
-        with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY embeddings (image_id, model_id, tenant_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
-            ) as copy,
-        ):
-            copy.set_types(["uuid", "text", "uuid", "vector"])
-            for row, vector in zip(rows, vectors, strict=True):
-                copy.write_row([row[0], model.model_id, DEFAULT_TENANT.id, vector])
-        conn.commit()
-        conn.autocommit = True
-        conn.execute("VACUUM ANALYZE images")
-        conn.execute("VACUUM ANALYZE embeddings")
+        columns = ["id", "tenant_id", "storage_key", "title", "description", "tags", "status", "filename"]
+        copy_gallery(conn, columns, rows, vectors, model_id=model.model_id)
+        vacuum(conn)
 
 
 def fmt(pair: tuple[float, float]) -> str:

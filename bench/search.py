@@ -31,7 +31,7 @@ import httpx
 import numpy as np
 import psycopg
 from _corpus import Corpus, load, make_corpus, query_texts, query_vectors
-from _load import LoadResult, run_load
+from _load import LoadResult, run_load, run_wrk, wrk_available
 from _lookup_model import LookupModel
 from pgvector.psycopg import register_vector
 
@@ -57,6 +57,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="per load level")
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--ef-search", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (one per core)")
     parser.add_argument("--text-model", type=Path, help="a 512-d bundle for the cached-text-model rows")
     parser.add_argument("--no-text-model", action="store_true", help="skip the cached-text-model rows")
     args = parser.parse_args()
@@ -140,7 +141,7 @@ def bench_size(
             warm(base, bodies)
             for c in CONCURRENCY:
                 floors[c] = pgbench(url, statements, tmp, concurrency=c, seconds=args.seconds, args=args)
-                app = run_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
+                app = http_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
                 load_rows.append(row(size, "SQL floor (pgbench)", c, floors[c], None))
                 load_rows.append(row(size, "app, text model bypassed", c, app, floors[c]))
                 log(
@@ -149,16 +150,23 @@ def bench_size(
         # What a sampled request pays in shadow mode: an identical candidate on every request, at c=1.
         with search_server(url, queries_file, args, shadow='{"name": "same"}') as base:
             warm(base, bodies)
-            shadowed = run_load(f"{base}/search", bodies, concurrency=1, seconds=args.seconds)
+            shadowed = http_load(f"{base}/search", bodies, concurrency=1, seconds=args.seconds)
             load_rows.append(row(size, "app, every request shadowed", 1, shadowed, floors[1]))
         if text_model is not None:
             with search_server(url, queries_file, args, text_model=text_model) as base:
                 warm(base, bodies)
                 for c in CONCURRENCY:
-                    app = run_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
+                    app = http_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
                     load_rows.append(row(size, "app, cached text model", c, app, floors[c]))
     finally:
         server.stop()
+
+
+def http_load(url: str, bodies: list[dict[str, Any]], *, concurrency: int, seconds: float) -> LoadResult:
+    """HTTP load from wrk when it is installed (a C client, as pgbench is), else from Python threads."""
+    if wrk_available():
+        return run_wrk(url, bodies, concurrency=concurrency, seconds=seconds)
+    return run_load(url, bodies, concurrency=concurrency, seconds=seconds)
 
 
 def row(size: int, path: str, c: int, result: LoadResult, floor: LoadResult | None) -> list[str]:
@@ -250,7 +258,9 @@ def pgbench(
         url,
     ]
     started = time.perf_counter()
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"pgbench failed: {result.stderr[-2000:]}")
     elapsed = time.perf_counter() - started
     latencies = []
     for path in logs.glob("log*"):
@@ -290,6 +300,8 @@ class search_server:  # noqa: N801 - used as a context manager
             str(args.candidates),
             "--ef-search",
             str(args.ef_search),
+            "--workers",
+            str(args.workers),
         ]
         if text_model is not None:
             command += ["--text-model", str(text_model)]

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+from support.aws import bucket_with_queue
 from support.deploy import LAMBDA_BIN, LAMBDA_SIZE_LIMIT, SAM, TEMPLATE, sam_environment, tree_bytes
 from support.events import sample
 
@@ -102,24 +103,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, model_bundle: Path) -> Iterator[dict[st
         endpoint = f"http://{host}:{port}"
         s3 = boto3.client("s3", endpoint_url=endpoint)
         sqs = boto3.client("sqs", endpoint_url=endpoint)
-        s3.create_bucket(Bucket=BUCKET)
-        queue_url = sqs.create_queue(QueueName="ingest", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        s3.put_bucket_notification_configuration(
-            Bucket=BUCKET,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": queue_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "originals/"}]}},
-                    }
-                ]
-            },
-        )
-        sqs.purge_queue(QueueUrl=queue_url)  # the s3:TestEvent
+        queue_url = bucket_with_queue(s3, sqs, BUCKET)
         for path in model_bundle.iterdir():
             if path.is_file():
                 s3.upload_file(str(path), BUCKET, f"models/test/{path.name}")

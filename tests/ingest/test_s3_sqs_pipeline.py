@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from moto import mock_aws
+from support.aws import bucket_with_queue
 from support.images import make_image
 
 from imagesearch.config import Settings, load_settings, use_settings
@@ -31,26 +32,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
     with mock_aws():
         s3 = boto3.client("s3")
         sqs = boto3.client("sqs")
-        s3.create_bucket(Bucket=BUCKET)
-        queue_url = sqs.create_queue(QueueName="ingest", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        # The template's notification: only originals/ raise events, so thumbnails never loop back.
-        s3.put_bucket_notification_configuration(
-            Bucket=BUCKET,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": queue_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "originals/"}]}},
-                    }
-                ]
-            },
-        )
-        # Drop the s3:TestEvent that configuring the notification sent.
-        sqs.purge_queue(QueueUrl=queue_url)
+        queue_url = bucket_with_queue(s3, sqs, BUCKET)
         yield {"s3": s3, "sqs": sqs, "queue_url": queue_url}
 
 

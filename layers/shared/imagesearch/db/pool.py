@@ -166,9 +166,13 @@ def _cached(role: str, url: str | None) -> Database:
     if url is None:
         raise DatabaseUnavailable("IMAGESEARCH_DATABASE_URL is not set")
     with _databases_lock:
-        if role not in _databases:
-            _databases[role] = database_from_settings(url, name=f"imagesearch-{role}")
-        return _databases[role]
+        database = _databases.get(role)
+        if database is None or database.url != url:
+            # New settings name another database: the old pool must not keep answering for it.
+            if database is not None:
+                database.close()
+            database = _databases[role] = database_from_settings(url, name=f"imagesearch-{role}")
+        return database
 
 
 def primary_url() -> str | None:

@@ -8,7 +8,6 @@ API answers 200 with the existing record: re-running is safe and counts those as
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -17,10 +16,10 @@ from enum import StrEnum
 import httpx
 
 from imagesearch.demo.shapes import ShapeSample, sample
+from imagesearch.http.retry import with_retries
 
 GALLERY_SEED = 1  # training uses stream 0: the gallery shows pictures the model has not seen
 GALLERY_SIZE = 256  # pixels; the model sees them downscaled to 64, as the training pictures
-RETRIES = 4
 
 
 class UploadOutcome(StrEnum):
@@ -105,15 +104,5 @@ def _upload(client: httpx.Client, seed: int, index: int, size: int) -> tuple[Upl
 def _post(
     client: httpx.Client, files: dict[str, tuple[str, bytes, str]], fields: Mapping[str, object]
 ) -> httpx.Response:
-    """POST /images, retried with backoff on 429/5xx and connection errors (a stack still starting)."""
-    for attempt in range(RETRIES):
-        try:
-            response = client.post("/images", files=files, data=fields)
-        except httpx.TransportError:
-            if attempt == RETRIES - 1:
-                raise
-        else:
-            if response.status_code not in (429, 502, 503, 504) or attempt == RETRIES - 1:
-                return response
-        time.sleep(0.5 * 2**attempt)
-    raise AssertionError("unreachable")
+    """POST /images, retried on 429/5xx and connection errors (a stack still starting)."""
+    return with_retries(lambda: client.post("/images", files=files, data=fields))

@@ -8,21 +8,21 @@ ones through POST /uploads and a PUT to the presigned URL (Lambda's payload limi
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from imagesearch.http.retry import with_retries
 from imagesearch.images.service import CONTENT_TYPES
 from imagesearch.imaging import sniff_format
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 DIRECT_UPLOAD_LIMIT = 5 * 1024 * 1024
-RETRIES = 4
 
 
 class FileOutcome(StrEnum):
@@ -152,19 +152,8 @@ class BulkUploader:
                 return FileOutcome.REJECTED, response.text[:200]
         return FileOutcome.ERROR, f"HTTP {response.status_code}"
 
-    def _request(self, method: str, url: str, *, absolute: bool = False, **kwargs: object) -> httpx.Response:
+    def _request(self, method: str, url: str, *, absolute: bool = False, **kwargs: Any) -> httpx.Response:
         """One request, retried with backoff on 429/5xx and connection errors."""
-        for attempt in range(RETRIES):
-            try:
-                if absolute:
-                    response = httpx.request(method, url, timeout=self.client.timeout, **kwargs)  # type: ignore[arg-type]
-                else:
-                    response = self.client.request(method, url, **kwargs)  # type: ignore[arg-type]
-            except httpx.TransportError:
-                if attempt == RETRIES - 1:
-                    raise
-            else:
-                if response.status_code not in (429, 502, 503, 504) or attempt == RETRIES - 1:
-                    return response
-            time.sleep(0.5 * 2**attempt)
-        raise AssertionError("unreachable")
+        if absolute:  # a presigned storage URL, not the API
+            return with_retries(lambda: httpx.request(method, url, timeout=self.client.timeout, **kwargs))
+        return with_retries(lambda: self.client.request(method, url, **kwargs))

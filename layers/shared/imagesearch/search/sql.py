@@ -112,6 +112,8 @@ _LOOSE_HITS = sql.SQL(
 )
 
 
+# Equal scores share a rank (rank(), not row_number()): ties broken by id would hand out arbitrary RRF
+# differences. No SQL comments in the statements: pgbench scripts put them on one line.
 def _keyword_branch(shape: QueryShape) -> sql.Composable:
     """Every word matched (websearch syntax: "phrases", or, -not) scores in [0.5, 1); with loose_keywords,
     images matching only some words follow in [0, 0.5). Partial matches matter for fusion: for "a blue
@@ -142,7 +144,6 @@ def _keyword_branch(shape: QueryShape) -> sql.Composable:
             LIMIT %(keyword_candidates)s
         ),
         kw AS (
-            -- Equal scores share a rank: ties broken by id would hand out arbitrary RRF differences.
             SELECT image_id, score, rank() OVER (ORDER BY score DESC) AS rank
             FROM kw_candidates
         )"""
