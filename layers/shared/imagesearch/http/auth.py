@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from imagesearch.auth.jwt import JwtVerifier
 from imagesearch.auth.keys import KEY_PREFIX, ApiKeys
@@ -53,8 +54,11 @@ def credentials(request: Request) -> str | None:
     return key.strip() if key is not None else None
 
 
-def current_tenant(request: Request) -> Tenant:
-    """The default tenant when auth is off; otherwise the tenant of the presented credentials."""
+async def current_tenant(request: Request) -> Tenant:
+    """The default tenant when auth is off; otherwise the tenant of the presented credentials.
+
+    Async, so the common cases (auth off, a key verified moments ago) cost no thread-pool hop; a database
+    lookup or a JWKS fetch runs in the pool."""
     settings = get_settings()
     if settings.auth_mode is AuthMode.NONE:
         return DEFAULT_TENANT
@@ -63,8 +67,12 @@ def current_tenant(request: Request) -> Tenant:
         raise Unauthorized("authentication required: send an API key or a bearer token")
     keys, verifier = _authenticators_for(settings)
     if verifier is not None and not token.startswith(KEY_PREFIX):
-        return verifier.tenant(token, get_database())
-    return keys.verify(token)
+        return await run_in_threadpool(verifier.tenant, token, get_database())
+    cached = keys.cached(token)
+    if cached is not None:
+        return cached
+    tenant: Tenant = await run_in_threadpool(keys.verify, token)
+    return tenant
 
 
 TenantDep = Annotated[Tenant, Depends(current_tenant)]

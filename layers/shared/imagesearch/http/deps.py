@@ -18,19 +18,25 @@ from imagesearch.storage import ObjectStorage, get_storage
 from imagesearch.storage.urls import UrlCache
 
 
-def database() -> Database:
+async def database() -> Database:
     return get_database()
 
 
-def search_database() -> Database:
+async def search_database() -> Database:
     return get_search_database()
 
 
-def storage() -> ObjectStorage:
+async def storage() -> ObjectStorage:
     return get_storage()
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def current_settings() -> Settings:
+    return get_settings()
+
+
+# Dependencies are `async def` although they only return objects: FastAPI runs each sync dependency in
+# the thread pool, and ten thread hops per request cost more than the search itself (bench/search.py).
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 DbDep = Annotated[Database, Depends(database)]
 SearchDbDep = Annotated[Database, Depends(search_database)]
 StorageDep = Annotated[ObjectStorage, Depends(storage)]
@@ -39,7 +45,7 @@ StorageDep = Annotated[ObjectStorage, Depends(storage)]
 _urls: tuple[Settings, ObjectStorage, UrlCache] | None = None
 
 
-def url_cache(settings: SettingsDep, storage: StorageDep) -> UrlCache:
+async def url_cache(settings: SettingsDep, storage: StorageDep) -> UrlCache:
     """One per process, so URLs are reused across requests (and stay cacheable by browsers)."""
     global _urls
     if _urls is None or _urls[0] is not settings or _urls[1] is not storage:
@@ -50,7 +56,9 @@ def url_cache(settings: SettingsDep, storage: StorageDep) -> UrlCache:
 UrlCacheDep = Annotated[UrlCache, Depends(url_cache)]
 
 
-def image_service(db: DbDep, storage: StorageDep, settings: SettingsDep, urls: UrlCacheDep) -> ImageService:
+async def image_service(
+    db: DbDep, storage: StorageDep, settings: SettingsDep, urls: UrlCacheDep
+) -> ImageService:
     return ImageService(
         db,
         storage,
@@ -67,7 +75,7 @@ ImageServiceDep = Annotated[ImageService, Depends(image_service)]
 _search_models: tuple[Settings, SearchModels] | None = None
 
 
-def search_models(settings: SettingsDep, db: SearchDbDep) -> SearchModels:
+async def search_models(settings: SettingsDep, db: SearchDbDep) -> SearchModels:
     """One per process (it holds the query cache and the loaded model); rebuilt if settings are replaced."""
     global _search_models
     if _search_models is None or _search_models[0] is not settings:
@@ -78,7 +86,7 @@ def search_models(settings: SettingsDep, db: SearchDbDep) -> SearchModels:
 _shadow: tuple[Settings, ShadowRunner | None] | None = None
 
 
-def shadow_runner(settings: SettingsDep) -> ShadowRunner | None:
+async def shadow_runner(settings: SettingsDep) -> ShadowRunner | None:
     """The process's shadow runner when a candidate strategy is configured; it records on the primary."""
     global _shadow
     if _shadow is None or _shadow[0] is not settings:
@@ -94,7 +102,7 @@ def shadow_runner(settings: SettingsDep) -> ShadowRunner | None:
     return _shadow[1]
 
 
-def search_service(
+async def search_service(
     db: SearchDbDep,
     storage: StorageDep,
     settings: SettingsDep,
