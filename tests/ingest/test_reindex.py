@@ -106,3 +106,24 @@ def test_activation_refuses_a_model_that_does_not_cover_the_images(
     activate(db, "other-model", force=True)
     with db.connection() as conn:
         assert model_rows.active_model(conn).id == "other-model"  # type: ignore[union-attr]
+
+
+def test_model_commands_list_and_activate(
+    settings: Settings, db: Database, storage: ObjectStorage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ingest(settings, storage, ["red", "blue"])
+    with db.connection() as conn:
+        model_rows.register_model(conn, model_id="next-model", dim=8)
+    from imagesearch.cli.main import main
+
+    assert main(["model", "list"]) == 0
+    listing = capsys.readouterr().out
+    rows = {line.split()[0]: line.split() for line in listing.splitlines()[2:]}
+    assert rows[get_embedder().model_id][1:] == ["active", str(get_embedder().dim), "2", "100%"]
+    assert rows["next-model"][1:] == ["backfill", "8", "0", "0%"]
+
+    assert main(["model", "activate", "next-model"]) == 2  # it covers no image yet
+    assert "2 ready images have no vector" in capsys.readouterr().err
+    assert main(["model", "activate", "next-model", "--force"]) == 0
+    with db.connection() as conn:
+        assert model_rows.active_model(conn).id == "next-model"  # type: ignore[union-attr]

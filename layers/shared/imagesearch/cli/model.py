@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from imagesearch.cli.target import add_target_arguments, target_settings
 from imagesearch.logs import logger
 
 
@@ -46,6 +47,51 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     train_demo.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
     train_demo.add_argument("--keep-fp32", action="store_true", help="keep the fp32 towers too")
     train_demo.set_defaults(func=run_train_demo)
+
+    listing = commands.add_parser("list", help="the models of a deployment: state, vectors, coverage")
+    add_target_arguments(listing)
+    listing.set_defaults(func=run_list)
+    activate = commands.add_parser(
+        "activate", help="switch search to a model once it covers every image (see imagesearch reindex)"
+    )
+    activate.add_argument("model_id", metavar="MODEL_ID")
+    activate.add_argument("--force", action="store_true", help="even if some images lack its vectors")
+    add_target_arguments(activate)
+    activate.set_defaults(func=run_activate)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Run `model list`."""
+    from imagesearch.db import get_database
+    from imagesearch.search.report import format_table
+
+    with target_settings(args):
+        with get_database().connection() as conn:
+            rows = conn.execute(
+                """
+                SELECT m.id, m.state, m.dim,
+                       (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) AS vectors,
+                       (SELECT count(*) FROM images WHERE status = 'ready') AS ready
+                FROM models m ORDER BY m.created_at
+                """
+            ).fetchall()
+    table = [
+        [model_id, state, str(dim), str(vectors), f"{vectors / ready:.0%}" if ready else "-"]
+        for model_id, state, dim, vectors, ready in rows
+    ]
+    print(format_table(["model", "state", "dim", "vectors", "coverage"], table) if table else "no models yet")
+    return 0
+
+
+def run_activate(args: argparse.Namespace) -> int:
+    """Run `model activate`."""
+    from imagesearch.db import get_database
+    from imagesearch.ingest.reindex import activate
+
+    with target_settings(args):
+        activate(get_database(), args.model_id, force=args.force)
+    print(f"search now answers with {args.model_id}; the previous model is retired (its vectors are kept)")
+    return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
