@@ -29,3 +29,28 @@ class LookupModel:
 
     def embed_images(self, images: Sequence[Any], *, batch_size: int = 16) -> np.ndarray:
         raise NotImplementedError("benchmarks search by text only")
+
+
+class AliasModel:
+    """A real model answering under the benchmark corpus's model id (same dimension), for the
+    cached-text-model rows: its text tower runs, behind the query cache, on a synthetic corpus."""
+
+    def __init__(self, inner: Any, model_id: str) -> None:
+        self.inner = inner
+        self._model_id = model_id
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return int(self.inner.dim)
+
+    def embed_texts(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+        result: np.ndarray = self.inner.embed_texts(texts, batch_size=batch_size)
+        return result
+
+    def embed_images(self, images: Sequence[Any], *, batch_size: int = 16) -> np.ndarray:
+        result: np.ndarray = self.inner.embed_images(images, batch_size=batch_size)
+        return result

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import uvicorn
-from _lookup_model import LookupModel
+from _lookup_model import AliasModel, LookupModel
 from fastapi import FastAPI
 
 from imagesearch.local.server import local_app
@@ -25,7 +25,7 @@ def create() -> FastAPI:
     """The app of one worker: settings from the environment, the query model from the bench's files."""
     model: EmbeddingModel
     if os.environ.get("BENCH_TEXT_MODEL"):
-        model = Embedder(os.environ["BENCH_TEXT_MODEL"])
+        model = AliasModel(Embedder(os.environ["BENCH_TEXT_MODEL"]), os.environ["BENCH_MODEL_ID"])
     else:
         data = np.load(os.environ["BENCH_QUERIES"])
         model = LookupModel(os.environ["BENCH_MODEL_ID"], list(data["texts"]), data["vectors"])

@@ -307,7 +307,8 @@ class search_server:  # noqa: N801 - used as a context manager
             command += ["--text-model", str(text_model)]
         if shadow is not None:
             command += ["--shadow", shadow]
-        self.process = subprocess.Popen(command, cwd=BENCH_DIR)
+        # stdout: the shadow rows print CloudWatch metrics lines there, which would bury the tables.
+        self.process = subprocess.Popen(command, cwd=BENCH_DIR, stdout=subprocess.DEVNULL)
 
     def __enter__(self) -> str:
         base = f"http://127.0.0.1:{self.port}"

@@ -94,6 +94,7 @@ def test_database_restart_during_ingestion_and_search(stack: LocalStack) -> None
         stack.postgres.start()
         time.sleep(4)  # long enough for both kinds of request to succeed again
 
+    print(f"\ndatabase outage: {dict(traffic.statuses)}, slowest {traffic.slowest:.1f} s")
     assert traffic.problems_ok  # every error was a problem+json document
     assert (
         traffic.statuses[("upload", 503)] > 0 and traffic.statuses[("search", 503)] > 0
@@ -105,6 +106,7 @@ def test_database_restart_during_ingestion_and_search(stack: LocalStack) -> None
         assert client.post("/search", json={"query": "red"}).status_code == 200
         assert client.get("/health").status_code == 200
     final = settle(stack, traffic.accepted)
+    print(f"accepted uploads afterwards: {dict(final)}")
     assert final["pending"] == 0 and final["ready"] + final["failed"] == len(traffic.accepted)
     assert final["ready"] == len(traffic.accepted)  # nothing lost, nothing failed for a passing outage
 
@@ -134,7 +136,9 @@ def test_storage_outage_during_ingestion(stack: LocalStack, monkeypatch: pytest.
         down.clear()
         time.sleep(2)
 
+    print(f"\nstorage outage: {dict(traffic.statuses)}, slowest {traffic.slowest:.1f} s")
     assert traffic.problems_ok and traffic.statuses[("upload", 503)] > 0
     assert not any(status == 500 for _, status in traffic.statuses)
     final = settle(stack, traffic.accepted)
+    print(f"accepted uploads afterwards: {dict(final)}")
     assert final["ready"] == len(traffic.accepted)  # stored before the outage or retried after it
