@@ -71,6 +71,33 @@ def test_oversized_bodies_are_refused_before_they_are_read(client: TestClient) -
     assert response.status_code == 413
 
 
+@pytest.mark.parametrize("header", ["authorization", "x-api-key", "cookie", "x-anything"])
+def test_oversized_headers_are_refused_before_any_is_read(
+    client: TestClient, settings: Settings, header: str
+) -> None:
+    value = "Bearer " + "k" * 20_000 if header == "authorization" else "v" * 20_000
+    for method, path in [("GET", "/images"), ("POST", "/search"), ("GET", "/health")]:
+        response = client.request(method, path, headers={header: value}, json={"query": "red"})
+        assert response.status_code == 431, (method, path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+    # Many small headers add up the same way; headers under the limit still work.
+    many = {f"x-h{i}": "v" * 100 for i in range(200)}
+    assert client.get("/images", headers=many).status_code == 431
+    assert client.get("/images", headers={header: "v" * 4_000}).status_code in (200, 401)
+
+
+def test_a_megabyte_of_headers_over_real_http_leaves_the_server_serving(
+    tmp_path: Path, model_bundle: Path
+) -> None:
+    with live_stack(tmp_path / "stack", model_dir=model_bundle) as stack:
+        with httpx.Client(base_url=stack.base_url, timeout=30) as http:
+            for _ in range(3):
+                response = http.get("/images", headers={"x-junk": "j" * 1_000_000})
+                assert response.status_code == 431
+                assert response.json()["status"] == 431
+            assert http.get("/images").status_code == 200
+
+
 def test_spoofed_content_types_and_polyglots(client: TestClient) -> None:
     # PNG bytes claiming to be text: stored as what they are.
     spoofed = client.post("/images", files={"file": ("notes.txt", make_image(), "text/plain")})

@@ -15,10 +15,14 @@ from imagesearch.http.problems import PROBLEM_RESPONSES, Problem, install_proble
 # The most any request may carry (the largest upload plus multipart overhead), and a JSON body.
 MAX_BODY_BYTES = 64 * 1024 * 1024 + 64 * 1024
 JSON_BODY_BYTES = 1024 * 1024
+# All request headers together. API Gateway refuses more than 10 KiB in front of Lambda; the local server
+# (and any other host) gets the same kind of answer from the app itself.
+MAX_HEADER_BYTES = 16 * 1024
 
 
-class DeclaredBodyLimit:
-    """413 problem+json for a declared Content-Length over the limit, before anything reads the body.
+class RequestLimits:
+    """431 problem+json for headers over MAX_HEADER_BYTES, 413 for a declared Content-Length over the body
+    limit, before anything reads the body or looks at a header value (an API key of a megabyte is not hashed).
 
     FastAPI's own max_body_size stays behind it for bodies without a length (it answers in plain text)."""
 
@@ -27,6 +31,10 @@ class DeclaredBodyLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
+            if sum(len(name) + len(value) for name, value in scope["headers"]) > MAX_HEADER_BYTES:
+                response = problem(431, f"the request headers are over the limit of {MAX_HEADER_BYTES} bytes")
+                await response(scope, receive, send)
+                return
             headers = dict(scope["headers"])
             declared = headers.get(b"content-length", b"")
             is_json = headers.get(b"content-type", b"").split(b";")[0].strip() == b"application/json"
@@ -42,7 +50,7 @@ def create_app(title: str, routers: Iterable[APIRouter] = ()) -> FastAPI:
     """An app with problem+json errors, GET /health and the given routers."""
     app = FastAPI(title=title, version=__version__, responses=PROBLEM_RESPONSES, max_body_size=MAX_BODY_BYTES)
     install_problem_handlers(app)
-    app.add_middleware(DeclaredBodyLimit)
+    app.add_middleware(RequestLimits)
     _declare_problem_schema(app)
     app.include_router(health_router)
     for router in routers:
