@@ -91,6 +91,25 @@ def test_sqs_batch_makes_the_image_ready_with_thumbnail_and_embedding(
     assert thumbnail.format == "WEBP" and max(thumbnail.size) == 256 and thumbnail.size == (256, 192)
 
 
+@pytest.mark.parametrize(("fmt", "content_type"), [("AVIF", "image/avif"), ("HEIF", "image/heic")])
+def test_avif_and_heic_photos_become_ready_like_any_other(
+    fmt: str, content_type: str, handler: Handler, db: Database, storage: ObjectStorage
+) -> None:
+    image_id, key = pending_record(db, filename="IMG_0001.HEIC")
+    handler(sqs_event(put(storage, key, make_image(fmt=fmt, size=(300, 200)))))
+    assert record(db, image_id) | {"attempts": 1} == {
+        "status": "ready",
+        "error": None,
+        "width": 300,
+        "height": 200,
+        "content_type": content_type,
+        "attempts": 1,
+    }
+    assert embedding_count(db, image_id) == 1
+    thumbnail = Image.open(io.BytesIO(storage.get(f"thumbnails/{DEFAULT_TENANT_ID}/{image_id}.webp")))
+    assert thumbnail.size == (256, 171)
+
+
 def test_the_same_event_twice_leaves_one_embedding(
     handler: Handler, db: Database, storage: ObjectStorage
 ) -> None:

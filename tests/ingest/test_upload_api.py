@@ -50,6 +50,18 @@ def test_type_comes_from_the_bytes_not_the_name_or_header(client: TestClient) ->
     assert response.json()["content_type"] == "image/jpeg"
 
 
+@pytest.mark.parametrize(("fmt", "content_type"), [("AVIF", "image/avif"), ("HEIF", "image/heic")])
+def test_avif_and_heic_uploads_are_accepted_and_truncated_ones_refused(
+    client: TestClient, fmt: str, content_type: str
+) -> None:
+    data = make_image(fmt=fmt, size=(160, 90))
+    response = upload(client, data, filename="IMG_0042.HEIC", content_type="application/octet-stream")
+    assert response.status_code == 201, response.text
+    assert response.json()["content_type"] == content_type
+    assert (response.json()["width"], response.json()["height"]) == (160, 90)
+    assert assert_problem(upload(client, data[: len(data) // 2]), 415)["reason"] == "truncated"
+
+
 def test_same_bytes_again_returns_the_existing_record_with_200(client: TestClient) -> None:
     data = make_image(color="blue")
     first = upload(client, data, filename="a.png")

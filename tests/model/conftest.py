@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+from support.images import encode as encode_image
 
 TEXT_CFG = {"context_length": 77, "vocab_size": 49408, "width": 128, "heads": 2, "layers": 2}
 TINY_VIT: dict[str, Any] = {
@@ -68,13 +69,6 @@ def _make_image(mode: str = "RGB", size: tuple[int, int] = (80, 60), *, seed: in
     return img.convert(mode)
 
 
-def _encode(img: Image.Image, fmt: str = "PNG", **params: Any) -> bytes:
-    """The image saved in a format, as bytes."""
-    buffer = io.BytesIO()
-    img.save(buffer, fmt, **params)
-    return buffer.getvalue()
-
-
 ImageFactory = Callable[..., Image.Image]
 Encoder = Callable[..., bytes]
 
@@ -88,7 +82,7 @@ def make_image() -> ImageFactory:
 @pytest.fixture(scope="session")
 def encode() -> Encoder:
     """encode(img, fmt="PNG", **save_params) -> bytes."""
-    return _encode
+    return encode_image
 
 
 @pytest.fixture(scope="session")

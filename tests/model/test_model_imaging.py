@@ -74,10 +74,37 @@ def test_unknown_formats_are_refused(data: bytes) -> None:
     assert error.reason == ("empty" if not data else "unsupported_format")
 
 
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP"])
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "AVIF", "HEIF"])
 def test_truncated_images(fmt: str, make_image: ImageFactory, encode: Encoder) -> None:
     data = encode(make_image("RGB", (120, 90)), fmt)
     assert rejected(data[: len(data) // 2]).reason == "truncated"
+
+
+@pytest.mark.parametrize("fmt", ["AVIF", "HEIF"])
+def test_avif_and_heic_decode_to_the_same_picture(fmt: str, encode: Encoder) -> None:
+    # A photo-like picture (smooth gradients, one hard edge): lossy codecs keep it close.
+    y, x = np.mgrid[0:64, 0:96]
+    pixels = np.stack([x * 255 // 95, y * 255 // 63, np.full_like(x, 128)], axis=-1).astype(np.uint8)
+    pixels[16:48, 24:56] = (220, 30, 30)
+    picture = Image.fromarray(pixels)
+    decoded = np.asarray(open_image(encode(picture, fmt, quality=95), max_pixels=LIMIT).convert("RGB"))
+    assert decoded.shape == (64, 96, 3)
+    assert np.abs(decoded.astype(int) - np.asarray(picture).astype(int)).mean() < 8  # lossy, but the same
+
+
+def test_iso_bmff_files_of_other_kinds_are_refused() -> None:
+    # An MP4 video and a generic HEIF container naming no codec brand share the `ftyp` box.
+    mp4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 64
+    generic = b"\x00\x00\x00\x14ftypmif1\x00\x00\x00\x00mif1" + b"\x00" * 64
+    for data in (mp4, generic):
+        assert sniff_format(data) is None
+        assert rejected(data).reason == "unsupported_format"
+
+
+def test_heic_claiming_huge_size_is_refused_before_decoding(encode: Encoder) -> None:
+    data = encode(Image.new("RGB", (64, 48), (10, 200, 10)), "HEIF")
+    with pytest.raises(TooManyPixels):
+        open_image(data, max_pixels=64 * 48 - 1)
 
 
 def test_corrupt_jpeg_body(make_image: ImageFactory, encode: Encoder) -> None:

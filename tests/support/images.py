@@ -38,8 +38,16 @@ def make_picture(
 
 
 def encode(img: Image.Image, fmt: str = "PNG", **params: Any) -> bytes:
+    """The image saved in a format (Pillow's name; "HEIF" writes HEIC through pillow-heif), as bytes."""
     out = io.BytesIO()
-    img.save(out, format=fmt, **params)
+    if fmt == "HEIF":
+        import pillow_heif
+
+        pillow_heif.from_pillow(img if img.mode in ("RGB", "RGBA") else img.convert("RGB")).save(
+            out, format="HEIF", **params
+        )
+    else:
+        img.save(out, format=fmt, **params)
     return out.getvalue()
 
 

@@ -7,6 +7,7 @@ EPS, which shells out to Ghostscript, are unreachable), and only after the magic
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import warnings
@@ -17,8 +18,13 @@ from PIL import Image, ImageOps
 from imagesearch.errors import ImageRejected, TooManyPixels
 from imagesearch.logs import logger
 
-# Pillow format names, in the order sniff_format tries them.
-FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
+# Pillow format names, in the order sniff_format tries them. AVIF is Pillow's own; HEIF (HEIC photos) comes
+# from pillow-heif, registered on the first HEIF image (its import costs a cold start nothing until then).
+FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF")
+
+# ISO base media file brands (the `ftyp` box): AVIF, and HEIF images coded with HEVC (HEIC).
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
 
 # Transparent pixels are composited on white: logos and product shots with an alpha channel are drawn for
 # light pages, and Pillow's plain convert("RGB") would expose whatever colour the hidden pixels hold.
@@ -29,7 +35,7 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Inde
 
 
 def sniff_format(data: bytes) -> str | None:
-    """The Pillow format name the magic bytes announce (JPEG, PNG, WEBP, GIF, BMP, TIFF), else None."""
+    """The Pillow format name the magic bytes announce (one of FORMATS), else None."""
     head = data[:16]
     if head.startswith(b"\xff\xd8\xff"):
         return "JPEG"
@@ -43,7 +49,43 @@ def sniff_format(data: bytes) -> str | None:
         return "BMP"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "TIFF"
+    if head[4:8] == b"ftyp":
+        brands = _ftyp_brands(data)
+        if brands & _AVIF_BRANDS:
+            return "AVIF"
+        if brands & _HEIC_BRANDS:
+            return "HEIF"
     return None
+
+
+def _ftyp_brands(data: bytes) -> set[bytes]:
+    """The major and compatible brands of a leading `ftyp` box (a generic `mif1` alone names no codec)."""
+    size = int.from_bytes(data[:4], "big")
+    if not 16 <= size <= min(len(data), 4096):
+        return set()
+    return {data[8:12]} | {data[i : i + 4] for i in range(16, size - 3, 4)}
+
+
+def _bmff_truncated(data: bytes) -> bool:
+    """Whether the top-level boxes of an ISO BMFF file (AVIF, HEIF) run past the end of the data."""
+    offset = 0
+    while offset + 8 <= len(data):
+        size = int.from_bytes(data[offset : offset + 4], "big")
+        if size == 1:  # a 64-bit size follows the type
+            size = int.from_bytes(data[offset + 8 : offset + 16], "big")
+        elif size == 0:  # to the end of the file
+            return False
+        if size < 8:
+            return False  # not a box boundary: corrupt rather than short
+        offset += size
+    return offset != len(data)
+
+
+@functools.cache
+def _register_heif() -> None:
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
 
 
 def _looks_truncated(fmt: str, data: bytes) -> bool:
@@ -59,6 +101,8 @@ def _looks_truncated(fmt: str, data: bytes) -> bool:
         return len(data) < 8 + int.from_bytes(data[4:8], "little")
     if fmt == "BMP":
         return len(data) < int.from_bytes(data[2:6], "little")
+    if fmt in ("AVIF", "HEIF"):
+        return _bmff_truncated(data)
     return False  # TIFF has no end marker; its offsets can point anywhere
 
 
@@ -75,6 +119,8 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
             f"not a supported image format (expected one of {', '.join(FORMATS)})",
             reason="unsupported_format",
         )
+    if fmt == "HEIF":
+        _register_heif()
     try:
         # Pillow's own bomb check uses a module global that callers may change; ours below is the real guard.
         # Its warning becomes an error (translated below) and the plugins' UserWarnings about malformed

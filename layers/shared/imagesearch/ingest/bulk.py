@@ -21,7 +21,9 @@ from imagesearch.http.retry import with_retries
 from imagesearch.images.service import CONTENT_TYPES
 from imagesearch.imaging import sniff_format
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif"}
+)
 DIRECT_UPLOAD_LIMIT = 5 * 1024 * 1024
 
 

@@ -28,6 +28,10 @@ export function setupUploads({ dropzone, input, list, onUploaded }) {
     pump();
   }
 
+  // Browsers other than Safari give HEIC and some AVIF files no type; the server decides from the bytes.
+  const BY_SUFFIX = { heic: "image/heic", heif: "image/heic", avif: "image/avif" };
+  const contentType = (file) => file.type || BY_SUFFIX[file.name.split(".").pop().toLowerCase()] || "image/jpeg";
+
   async function upload({ file, row }) {
     const bar = row.querySelector("progress");
     const state = row.querySelector(".state");
@@ -39,7 +43,7 @@ export function setupUploads({ dropzone, input, list, onUploaded }) {
         form.append("file", file, file.name);
         image = await send("POST", `${base}/images`, form, { headers: headers(), onProgress });
       } else {
-        const announced = await post("/uploads", { filename: file.name, content_type: file.type || "image/jpeg", size: file.size });
+        const announced = await post("/uploads", { filename: file.name, content_type: contentType(file), size: file.size });
         image = announced.image;
         if (announced.upload_url) await send("PUT", announced.upload_url, file, { headers: announced.headers, onProgress });
       }
