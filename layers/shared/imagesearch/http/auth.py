@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from imagesearch.auth.jwt import JwtVerifier
 from imagesearch.auth.keys import KEY_PREFIX, ApiKeys
 from imagesearch.auth.tenant import DEFAULT_TENANT, Tenant
 from imagesearch.config import AuthMode, Settings, get_settings
 from imagesearch.db import get_database, get_search_database
 from imagesearch.errors import Unauthorized
+
+if TYPE_CHECKING:  # PyJWT and cryptography load only in jwt mode (~40 ms of a cold start otherwise)
+    from imagesearch.auth.jwt import JwtVerifier
 
 _authenticators: tuple[Settings, ApiKeys, JwtVerifier | None] | None = None
 
@@ -29,6 +31,8 @@ def _authenticators_for(settings: Settings) -> tuple[ApiKeys, JwtVerifier | None
         )
         verifier = None
         if settings.auth_mode is AuthMode.JWT:
+            from imagesearch.auth.jwt import JwtVerifier
+
             assert settings.jwt_issuer and settings.jwt_audience and settings.jwt_jwks_url
             verifier = JwtVerifier(
                 issuer=settings.jwt_issuer,

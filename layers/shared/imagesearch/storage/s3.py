@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from imagesearch.errors import InvalidRequest, ObjectNotFound, StorageUnavailable
+from imagesearch.storage import sigv4
 from imagesearch.storage.base import MAX_KEY_BYTES, ObjectInfo, PresignedRequest
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ class S3Storage:
         self._endpoint_url = endpoint_url
         self._region = region
         self._client = client
+        self._own_client = client is None
         self._lock = threading.Lock()
 
     @property
@@ -150,8 +153,32 @@ class S3Storage:
             raise StorageUnavailable("object storage listing failed") from e
 
     def presigned_get(self, key: str, *, expires_in: int) -> str:
+        # Without botocore where the result is the same (credentials and region from the environment, as in
+        # Lambda): a cold search then never imports boto3 (~0.25 s).
+        url = self._presign_get_locally(key, expires_in)
+        if url is not None:
+            return url
         return self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self.full_key(key)}, ExpiresIn=expires_in
+        )
+
+    def _presign_get_locally(self, key: str, expires_in: int) -> str | None:
+        if not self._own_client:
+            return None
+        endpoint = self._endpoint_url
+        if endpoint is None and sigv4.environment_endpoint() is not None:
+            return None  # botocore would pick it up, with its own addressing style
+        credentials = sigv4.environment_credentials()
+        region = self._region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if credentials is None or not region:
+            return None
+        return sigv4.presign_get(
+            self.bucket,
+            self.full_key(key),
+            region=region,
+            credentials=credentials,
+            expires_in=expires_in,
+            endpoint_url=endpoint,
         )
 
     def presigned_put(self, key: str, *, content_type: str, size: int, expires_in: int) -> PresignedRequest:
