@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 # tokenizers requires huggingface_hub only for Tokenizer.from_pretrained (a Hub download); the functions
-# read tokenizer.json from the model bundle. The others are required by huggingface_hub alone.
+# read tokenizer.json from the model bundle. The others are required by huggingface_hub alone. onnxruntime
+# requires protobuf for its Python tooling (removed below), never for inference.
 UNUSED_DISTRIBUTIONS = {
+    "protobuf",
     "huggingface-hub",
     "hf-xet",
     "httpx2",
@@ -28,7 +31,7 @@ UNUSED_DISTRIBUTIONS = {
     "pyyaml",
     "tqdm",
 }
-ALLOWED_EDGES = {("tokenizers", "huggingface-hub")}
+ALLOWED_EDGES = {("tokenizers", "huggingface-hub"), ("onnxruntime", "protobuf")}
 
 # Paths (globs under TARGET_DIR) never imported at run time: test suites, onnxruntime's Python tooling
 # (quantisation and transformer graph tools: the export side uses them, not the runtime), console scripts.
@@ -38,6 +41,20 @@ UNUSED_PATHS = [
     "onnxruntime/tools",
     "onnxruntime/transformers",
     "bin",
+    # Powertools utilities nothing here imports (logging, metrics, batch, data_classes and parser stay).
+    *(
+        f"aws_lambda_powertools/utilities/{name}"
+        for name in (
+            "kafka",
+            "circuit_breaker",
+            "feature_flags",
+            "idempotency",
+            "parameters",
+            "auth_alpha",
+            "streaming",
+            "data_masking",
+        )
+    ),
 ]
 
 
@@ -92,6 +109,22 @@ def remove_empty_dirs(target: Path) -> None:
             path.rmdir()
 
 
+def strip_libraries(target: Path) -> int:
+    """Drop the symbol tables pillow-heif ships in its bundled libraries (libx265, libheif, libde265: 4 MB).
+    Only those, and only --strip-unneeded: stripping every library of the layer saved more but broke
+    numpy's C extensions. Skipped where binutils' strip is missing."""
+    strip = shutil.which("strip")
+    if strip is None:
+        print("prune.py: no `strip` on PATH (binutils): shared libraries left as they are")
+        return 0
+    saved = 0
+    for path in sorted(target.glob("pillow_heif.libs/*.so*")):
+        before = path.stat().st_size
+        subprocess.run([strip, "--strip-unneeded", str(path)], check=True)
+        saved += before - path.stat().st_size
+    return saved
+
+
 def tree_size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
@@ -116,6 +149,7 @@ def main(target: Path) -> None:
             else:
                 path.unlink()
     remove_empty_dirs(target)
+    removed += strip_libraries(target)
     print(f"prune.py: removed {removed / 1e6:.1f} MB; layer is {tree_size(target) / 1e6:.1f} MB")
 
 

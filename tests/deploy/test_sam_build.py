@@ -84,6 +84,36 @@ def test_the_layers_ship_bytecode_and_leave_out_what_the_runtime_never_imports(b
     assert not (deps / "huggingface_hub").exists() and not (deps / "numpy" / "_core" / "tests").exists()
     assert not (deps / "boto3").exists()  # the runtime's own
     assert not list(shared.glob("*.egg-info"))
+    assert not (deps / "google" / "protobuf").exists()
+
+
+def test_the_built_layers_decode_every_supported_format(build_dir: Path, tmp_path: Path) -> None:
+    # The dependency layer's native libraries (pillow-heif's are stripped by prune.py) load and decode
+    # under the runtime's Python 3.12, HEIC and AVIF included.
+    from support.images import make_image
+
+    from imagesearch.imaging import FORMATS
+
+    for fmt in FORMATS:
+        (tmp_path / fmt).write_bytes(make_image(fmt=fmt, size=(50, 40)))
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from imagesearch.imaging import FORMATS, open_image\n"
+        "for fmt in FORMATS:\n"
+        "    print(fmt, open_image((Path(sys.argv[1]) / fmt).read_bytes(), max_pixels=10**6).size)\n"
+    )
+    layers = [build_dir / "DepsLayer" / "python", build_dir / "SharedLayer" / "python"]
+    done = subprocess.run(
+        [str(LAMBDA_BIN / "python3.12"), "-c", script, str(tmp_path)],
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join(map(str, layers))},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:-1] == [f"{fmt} (50, 40)" for fmt in FORMATS]
 
 
 # --- the built handlers on the sample events ---
