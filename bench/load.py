@@ -4,8 +4,9 @@
 
 Starts `imagesearch dev` in a fresh data directory (its own process, as a user runs it), seeds a small
 gallery, then runs closed-loop clients (asyncio): 20% uploads of new images, 60% hybrid searches, 20% GETs of
-image records. First one client for a baseline, then the full concurrency, so the throughput ratio comes
-from the same run. Errors must be 0; every accepted upload must end ready or failed.
+image records: first one client for a baseline, then the full concurrency, so the throughput ratio comes
+from the same run. Before the load, the time from an upload to its record reading ready (one photo at a
+time). Errors must be 0; every accepted upload must end ready or failed.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ def main() -> int:
                     pass
                 time.sleep(0.2)
             ids = seed(base)
+            to_ready = time_to_ready(base)
             print(f"seeded {len(ids)} images; baseline at concurrency 1 ...", file=sys.stderr)
             baseline = asyncio.run(run(base, 1, args.baseline_seconds, ids))
             print(f"load at concurrency {args.concurrency} for {args.seconds:.0f} s ...", file=sys.stderr)
@@ -182,6 +184,10 @@ def main() -> int:
         )
     )
     print(f"\naccepted uploads: {len(accepted)}; afterwards: {dict(final)} (nothing pending, nothing lost)")
+    print(
+        "upload -> ready, one 1600x1200 JPEG at a time, idle stack: "
+        f"p50 {np.percentile(to_ready, 50):.0f} ms, max {max(to_ready):.0f} ms over {len(to_ready)} uploads"
+    )
     errors = sum(baseline.errors.values()) + sum(loaded.errors.values())
     return 1 if errors or final.get("pending") else 0
 
@@ -194,6 +200,20 @@ def seed(base: str) -> list[str]:
                 data = make_image(color=color, shape=shape, size=(128 + i, 128), background="grey")
                 ids.append(http.post("/images", files={"file": (f"{color}-{shape}.png", data)}).json()["id"])
     return ids
+
+
+def time_to_ready(base: str, count: int = 10) -> list[float]:
+    """Milliseconds from sending an upload to its record reading `ready`, polled every 10 ms."""
+    times = []
+    with httpx.Client(base_url=base, timeout=60) as http:
+        for i in range(count):
+            data = make_image(fmt="JPEG", color="blue", shape="circle", size=(1600, 1200 + i))
+            started = time.perf_counter()
+            image_id = http.post("/images", files={"file": (f"photo-{i}.jpg", data)}).json()["id"]
+            while http.get(f"/images/{image_id}").json()["status"] == "pending":
+                time.sleep(0.01)
+            times.append((time.perf_counter() - started) * 1000)
+    return times
 
 
 def settle(base: str, ids: list[str], timeout: float = 600) -> dict[str, int]:
