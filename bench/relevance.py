@@ -28,15 +28,15 @@ from pathlib import Path
 import numpy as np
 import psycopg
 from _corpus import copy_gallery, vacuum
+from _postgres import migrated_database
 from pgvector.psycopg import register_vector
 from PIL import Image
 
 from imagesearch.auth.tenant import DEFAULT_TENANT
 from imagesearch.config import DEMO_MODEL_DIR
-from imagesearch.db import Database, migrate
+from imagesearch.db import Database
 from imagesearch.db import models as model_rows
 from imagesearch.demo.shapes import caption_variants, generate
-from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS, EmbeddedPostgres
 from imagesearch.model.embedder import Embedder
 from imagesearch.search.models import SearchModels
 from imagesearch.search.report import format_table
@@ -178,35 +178,26 @@ def main() -> int:
     )
     queries = build_queries(items)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        server = EmbeddedPostgres(Path(tmp) / "pg", server_settings=LOCAL_SERVER_SETTINGS)
-        server.start()
-        try:
-            url = server.ensure_database("relevance")
-            migrate.upgrade(url)
-            load(url, model, rows, vectors)
-            db = Database(url, max_size=2)
-            service = SearchService(db, storage_from_url(f"file://{tmp}/o"), SearchModels(db, lambda: model))
-            live = SearchStrategy()
-            results = {
-                mode: evaluate(service, queries, mode, live) for mode in ("vector", "keyword", "hybrid")
+    with tempfile.TemporaryDirectory() as tmp, migrated_database(Path(tmp), "relevance") as url:
+        load(url, model, rows, vectors)
+        db = Database(url, max_size=2)
+        service = SearchService(db, storage_from_url(f"file://{tmp}/o"), SearchModels(db, lambda: model))
+        live = SearchStrategy()
+        results = {mode: evaluate(service, queries, mode, live) for mode in ("vector", "keyword", "hybrid")}
+        grid = (
+            {
+                (wv, wk, c): evaluate(
+                    service,
+                    queries,
+                    "hybrid",
+                    SearchStrategy(weight_vector=wv, weight_keyword=wk, candidates=c, ef_search=c),
+                )
+                for wv, wk, c in GRID
             }
-            grid = (
-                {
-                    (wv, wk, c): evaluate(
-                        service,
-                        queries,
-                        "hybrid",
-                        SearchStrategy(weight_vector=wv, weight_keyword=wk, candidates=c, ef_search=c),
-                    )
-                    for wv, wk, c in GRID
-                }
-                if args.grid
-                else {}
-            )
-            db.close()
-        finally:
-            server.stop()
+            if args.grid
+            else {}
+        )
+        db.close()
 
     kinds = ["visual", "keyword-only", "both", "all"]
     counts = {k: sum(1 for q in queries if q.kind == k) for k in kinds[:-1]} | {"all": len(queries)}

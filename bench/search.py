@@ -33,11 +33,12 @@ import psycopg
 from _corpus import Corpus, load, make_corpus, query_texts, query_vectors
 from _load import LoadResult, run_load, run_wrk, wrk_available
 from _lookup_model import LookupModel
+from _postgres import migrated_database
 from pgvector.psycopg import register_vector
 
 from imagesearch.auth.tenant import DEFAULT_TENANT
 from imagesearch.db import Database
-from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS, EmbeddedPostgres
+from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS
 from imagesearch.search.models import SearchModels
 from imagesearch.search.report import format_table
 from imagesearch.search.service import SearchService
@@ -101,16 +102,7 @@ def bench_size(
 ) -> None:
     log(f"corpus {size}: generating")
     corpus = make_corpus(size)
-    server = EmbeddedPostgres(
-        tmp / "pg", server_settings={**LOCAL_SERVER_SETTINGS, "shared_buffers": "512MB"}
-    )
-    server.start()
-    server.restart()  # shared_buffers needs a restart
-    try:
-        url = server.ensure_database("bench")
-        from imagesearch.db import migrate
-
-        migrate.upgrade(url)
+    with migrated_database(tmp, "bench", {**LOCAL_SERVER_SETTINGS, "shared_buffers": "512MB"}) as url:
         with psycopg.connect(url) as conn:
             register_vector(conn)
             log(f"corpus {size}: loading")
@@ -158,8 +150,6 @@ def bench_size(
                 for c in CONCURRENCY:
                     app = http_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
                     load_rows.append(row(size, "app, cached text model", c, app, floors[c]))
-    finally:
-        server.stop()
 
 
 def http_load(url: str, bodies: list[dict[str, Any]], *, concurrency: int, seconds: float) -> LoadResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import psycopg
 import pytest
 
 from imagesearch.db import Database
@@ -49,5 +50,17 @@ def test_pool_recovers_after_the_database_restarts(tmp_path) -> None:
         server.start()
         database.ping()  # no restart of the app: the pool replaced its dead connections
         database.close()
+    finally:
+        server.stop()
+
+
+def test_settings_that_need_a_server_start_are_applied_by_start(tmp_path) -> None:
+    settings = {**EPHEMERAL_SERVER_SETTINGS, "shared_buffers": "48MB", "work_mem": "7MB"}
+    server = EmbeddedPostgres(tmp_path / "pg", server_settings=settings)
+    server.start()
+    try:
+        with psycopg.connect(server.url("postgres")) as conn:
+            assert conn.execute("SHOW shared_buffers").fetchone() == ("48MB",)  # postmaster-level
+            assert conn.execute("SHOW work_mem").fetchone() == ("7MB",)  # applied by a reload
     finally:
         server.stop()

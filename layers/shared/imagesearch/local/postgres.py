@@ -65,6 +65,16 @@ class EmbeddedPostgres:
                     sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value))
                 )
             conn.execute("SELECT pg_reload_conf()")
+            # Some settings (shared_buffers, max_connections ...) take effect only at server start. The
+            # file view is read as the query runs (pg_settings.pending_restart waits for the asynchronous
+            # reload); an entry overridden by a later one is not applied either, but has no error.
+            pending = conn.execute(
+                "SELECT count(*) FROM pg_file_settings WHERE error IS NOT NULL AND name = ANY(%s)",
+                (list(self.server_settings),),
+            ).fetchone()
+        if pending and pending[0]:
+            self.restart()  # once: the next start reads them from postgresql.auto.conf
+            return
         logger.info("embedded postgres started", extra={"data_dir": str(self.data_dir)})
 
     def url(self, database: str = "imagesearch") -> str:
