@@ -94,17 +94,22 @@ def run_activate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _without_export_extra(command: str, error: ImportError) -> int:
+    """The exit status (2) and message of a command that needs torch and open_clip where they are missing."""
+    print(
+        f"imagesearch: error: {command} needs the export extra (pip install -e '.[export]'): {error}",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def run_export(args: argparse.Namespace) -> int:
     """Run `model export`; torch and open_clip are imported only here."""
     started = time.perf_counter()
     try:
         from imagesearch.export import ExportError, export_pretrained
     except ImportError as e:
-        print(
-            f"imagesearch: error: model export needs the export extra (pip install -e '.[export]'): {e}",
-            file=sys.stderr,
-        )
-        return 2
+        return _without_export_extra("model export", e)
     logger.info("imported torch and open_clip", extra={"seconds": round(time.perf_counter() - started, 2)})
     try:
         manifest = export_pretrained(
@@ -125,11 +130,7 @@ def run_train_demo(args: argparse.Namespace) -> int:
         from imagesearch.demo.train import TrainConfig, train_demo
         from imagesearch.export import ExportError
     except ImportError as e:
-        print(
-            f"imagesearch: error: train-demo needs the export extra (pip install -e '.[export]'): {e}",
-            file=sys.stderr,
-        )
-        return 2
+        return _without_export_extra("train-demo", e)
     from tqdm import tqdm
 
     from imagesearch.demo.quality import evaluate
