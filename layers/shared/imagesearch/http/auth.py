@@ -12,38 +12,38 @@ from imagesearch.auth.tenant import DEFAULT_TENANT, Tenant
 from imagesearch.config import AuthMode, Settings, get_settings
 from imagesearch.db import get_database, get_search_database
 from imagesearch.errors import Unauthorized
+from imagesearch.http.deps import per_process
 
 if TYPE_CHECKING:  # PyJWT and cryptography load only in jwt mode (~40 ms of a cold start otherwise)
     from imagesearch.auth.jwt import JwtVerifier
 
-_authenticators: tuple[Settings, ApiKeys, JwtVerifier | None] | None = None
-
 
 def _authenticators_for(settings: Settings) -> tuple[ApiKeys, JwtVerifier | None]:
     """One set per process (they cache keys and JWKS); rebuilt if the settings are replaced."""
-    global _authenticators
-    if _authenticators is None or _authenticators[0] is not settings:
+
+    def build() -> tuple[ApiKeys, JwtVerifier | None]:
         keys = ApiKeys(
             get_search_database(),  # a read: the replica will do on the search path
             writer=get_database(),
             touch_seconds=settings.api_key_touch_seconds,
             cache_seconds=settings.api_key_cache_seconds,
         )
-        verifier = None
-        if settings.auth_mode is AuthMode.JWT:
-            from imagesearch.auth.jwt import JwtVerifier
+        if settings.auth_mode is not AuthMode.JWT:
+            return keys, None
+        from imagesearch.auth.jwt import JwtVerifier
 
-            assert settings.jwt_issuer and settings.jwt_audience and settings.jwt_jwks_url
-            verifier = JwtVerifier(
-                issuer=settings.jwt_issuer,
-                audience=settings.jwt_audience,
-                jwks_url=settings.jwt_jwks_url,
-                algorithms=[a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()],
-                tenant_claim=settings.jwt_tenant_claim,
-                leeway_seconds=settings.jwt_leeway_seconds,
-            )
-        _authenticators = (settings, keys, verifier)
-    return _authenticators[1], _authenticators[2]
+        assert settings.jwt_issuer and settings.jwt_audience and settings.jwt_jwks_url
+        verifier = JwtVerifier(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks_url=settings.jwt_jwks_url,
+            algorithms=[a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()],
+            tenant_claim=settings.jwt_tenant_claim,
+            leeway_seconds=settings.jwt_leeway_seconds,
+        )
+        return keys, verifier
+
+    return per_process("authenticators", (settings,), build)
 
 
 def credentials(request: Request) -> str | None:

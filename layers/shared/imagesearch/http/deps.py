@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends
 
@@ -42,15 +43,28 @@ SearchDbDep = Annotated[Database, Depends(search_database)]
 StorageDep = Annotated[ObjectStorage, Depends(storage)]
 
 
-_urls: tuple[Settings, ObjectStorage, UrlCache] | None = None
+T = TypeVar("T")
+_per_process: dict[str, tuple[tuple[object, ...], Any]] = {}
+
+
+def per_process(name: str, inputs: tuple[object, ...], build: Callable[[], T]) -> T:
+    """One `name` object per process (caches, loaded models, key lookups), built again when any of the
+    objects it was built from is replaced (tests and `use_settings` swap settings and storage)."""
+    held = _per_process.get(name)
+    if held is None or any(a is not b for a, b in zip(held[0], inputs, strict=True)):
+        held = (inputs, build())
+        _per_process[name] = held
+    result: T = held[1]
+    return result
 
 
 async def url_cache(settings: SettingsDep, storage: StorageDep) -> UrlCache:
     """One per process, so URLs are reused across requests (and stay cacheable by browsers)."""
-    global _urls
-    if _urls is None or _urls[0] is not settings or _urls[1] is not storage:
-        _urls = (settings, storage, UrlCache(storage, expiry_seconds=settings.presign_expiry_seconds))
-    return _urls[2]
+    return per_process(
+        "url_cache",
+        (settings, storage),
+        lambda: UrlCache(storage, expiry_seconds=settings.presign_expiry_seconds),
+    )
 
 
 UrlCacheDep = Annotated[UrlCache, Depends(url_cache)]
@@ -72,34 +86,29 @@ async def image_service(
 ImageServiceDep = Annotated[ImageService, Depends(image_service)]
 
 
-_search_models: tuple[Settings, SearchModels] | None = None
-
-
 async def search_models(settings: SettingsDep, db: SearchDbDep) -> SearchModels:
     """One per process (it holds the query cache and the loaded model); rebuilt if settings are replaced."""
-    global _search_models
-    if _search_models is None or _search_models[0] is not settings:
-        _search_models = (settings, SearchModels(db, get_embedder, cache_size=settings.query_cache_size))
-    return _search_models[1]
-
-
-_shadow: tuple[Settings, ShadowRunner | None] | None = None
+    return per_process(
+        "search_models",
+        (settings,),
+        lambda: SearchModels(db, get_embedder, cache_size=settings.query_cache_size),
+    )
 
 
 async def shadow_runner(settings: SettingsDep) -> ShadowRunner | None:
     """The process's shadow runner when a candidate strategy is configured; it records on the primary."""
-    global _shadow
-    if _shadow is None or _shadow[0] is not settings:
-        runner = None
-        if settings.shadow_strategy and settings.shadow_sample_rate > 0:
-            runner = ShadowRunner(
-                get_database(),
-                parse_strategy(settings.shadow_strategy),
-                sample_rate=settings.shadow_sample_rate,
-                timeout_ms=settings.shadow_timeout_ms,
-            )
-        _shadow = (settings, runner)
-    return _shadow[1]
+
+    def build() -> ShadowRunner | None:
+        if not (settings.shadow_strategy and settings.shadow_sample_rate > 0):
+            return None
+        return ShadowRunner(
+            get_database(),
+            parse_strategy(settings.shadow_strategy),
+            sample_rate=settings.shadow_sample_rate,
+            timeout_ms=settings.shadow_timeout_ms,
+        )
+
+    return per_process("shadow_runner", (settings,), build)
 
 
 async def search_service(
