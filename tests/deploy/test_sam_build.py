@@ -21,9 +21,11 @@ from moto.server import ThreadedMotoServer
 from support.aws import bucket_with_queue
 from support.deploy import LAMBDA_BIN, LAMBDA_SIZE_LIMIT, SAM, TEMPLATE, sam_environment, tree_bytes
 from support.events import sample
+from support.images import make_image
 
 from imagesearch.config import REPO_ROOT
 from imagesearch.db import Database
+from imagesearch.imaging import FORMATS
 from imagesearch.local.invoke import invoke
 from imagesearch.local.sam_template import function_spec, load_template
 
@@ -90,10 +92,6 @@ def test_the_layers_ship_bytecode_and_leave_out_what_the_runtime_never_imports(b
 def test_the_built_layers_decode_every_supported_format(build_dir: Path, tmp_path: Path) -> None:
     # The dependency layer's native libraries (pillow-heif's are stripped by prune.py) load and decode
     # under the runtime's Python 3.12, HEIC and AVIF included.
-    from support.images import make_image
-
-    from imagesearch.imaging import FORMATS
-
     for fmt in FORMATS:
         (tmp_path / fmt).write_bytes(make_image(fmt=fmt, size=(50, 40)))
     script = (
