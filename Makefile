@@ -6,7 +6,7 @@ PORT ?= 8000
 DATA_DIR ?= .imagesearch
 PYTEST_ARGS ?=
 
-.PHONY: install install-export run test lint fmt bench clean sam-tools sam-validate sam-build browser
+.PHONY: install install-export run test fuzz lint fmt bench clean sam-tools sam-validate sam-build browser
 
 # Runtime + dev tools. The stamp is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -78,6 +78,10 @@ browser:
 
 test: install install-export sam-tools browser lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The property tests with fresh random examples, ten times as many as the suite's fixed ones (about 1 min).
+fuzz: install install-export
+	IMAGESEARCH_FUZZ=1 $(BIN)/pytest tests/model/test_model_imaging.py tests/model/test_model_tokenizer.py tests/reliability/test_fuzz_api.py $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-sam .venv-lambda .pytest_cache .mypy_cache .ruff_cache .aws-sam

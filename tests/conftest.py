@@ -6,12 +6,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import fuzz
 
 from imagesearch.config import DEMO_MODEL_DIR, Settings, load_settings, use_settings
 from imagesearch.db import Database, migrate
 from imagesearch.db.pool import close_databases
 from imagesearch.local.postgres import EPHEMERAL_SERVER_SETTINGS, EmbeddedPostgres
 from imagesearch.storage.factory import use_storage
+
+fuzz.load_profile()
 
 TEST_DATABASE = "imagesearch_test"
 

@@ -62,6 +62,17 @@ def test_avif_and_heic_uploads_are_accepted_and_truncated_ones_refused(
     assert assert_problem(upload(client, data[: len(data) // 2]), 415)["reason"] == "truncated"
 
 
+@pytest.mark.parametrize("fmt", ["AVIF", "HEIF"])
+def test_avif_and_heic_with_broken_pixel_data_are_refused_as_corrupt(client: TestClient, fmt: str) -> None:
+    """Every box in place, the coded pixels zeroed: libavif raises RuntimeError, libheif EOFError."""
+    data = make_image(fmt=fmt, size=(160, 90))
+    at = data.index(b"mdat") - 4
+    size = int.from_bytes(data[at : at + 4], "big")
+    zeroed = data[: at + 8] + bytes(size - 8) + data[at + size :]
+    assert assert_problem(upload(client, zeroed), 415)["reason"] == "corrupt"
+    assert client.get("/images").json()["items"] == []
+
+
 def test_same_bytes_again_returns_the_existing_record_with_200(client: TestClient) -> None:
     data = make_image(color="blue")
     first = upload(client, data, filename="a.png")

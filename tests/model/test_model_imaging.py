@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from support.fuzz import examples
+from support.images import encode as encode_image
 
 from imagesearch.errors import ImageRejected, TooManyPixels
 from imagesearch.imaging import FORMATS, open_image, sniff_format, to_rgb
@@ -214,17 +216,14 @@ _SAMPLES: dict[str, bytes] = {}
 
 def _sample(fmt: str) -> bytes:
     if fmt not in _SAMPLES:
-        import io
-
         rng = np.random.default_rng(7)
-        img = Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), "RGB")
-        buffer = io.BytesIO()
-        img.save(buffer, fmt)
-        _SAMPLES[fmt] = buffer.getvalue()
+        _SAMPLES[fmt] = encode_image(
+            Image.fromarray(rng.integers(0, 256, (24, 32, 3), dtype=np.uint8), "RGB"), fmt
+        )
     return _SAMPLES[fmt]
 
 
-@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     fmt=st.sampled_from(FORMATS),
     cut=st.floats(min_value=0.0, max_value=1.0),
@@ -245,3 +244,25 @@ def test_mangled_images_raise_only_project_errors(
     else:
         assert to_rgb(img).mode == "RGB"
     assert time.perf_counter() - started < 2.0
+
+
+@pytest.mark.parametrize("fmt", ["AVIF", "HEIF"])
+def test_mangled_avif_and_heif_are_refused_not_crashed(fmt: str) -> None:
+    """libavif and libheif report broken files as RuntimeError: a fixed set of mangled files (found by the
+    fuzz test above) must come back as the project's errors, with the reason set."""
+    rng = np.random.default_rng(11)
+    original = _sample(fmt)
+    reasons = set()
+    for _ in range(300):
+        data = bytearray(original)
+        for where in rng.integers(0, len(data), rng.integers(1, 9)):
+            data[where] = rng.integers(0, 256)
+        if rng.random() < 0.5:
+            data = data[: max(1, int(len(data) * rng.random()))]
+        try:
+            img = open_image(bytes(data), max_pixels=1_000_000)
+        except ImageRejected as e:
+            reasons.add(e.reason)
+        else:
+            assert to_rgb(img).mode == "RGB"
+    assert {"corrupt", "truncated"} <= reasons

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.fuzz import examples
 
 from imagesearch.model.tokenizer import ClipTokenizer, build_bpe_tokenizer
 
@@ -165,7 +166,7 @@ def test_other_clean_modes(tokenizer_file: Path, clean: str) -> None:
     np.testing.assert_array_equal(ours(HANDWRITTEN), theirs(HANDWRITTEN).numpy())
 
 
-@settings(max_examples=400, deadline=None, database=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.text(max_size=120))
 def test_random_unicode_identical(ours: ClipTokenizer, theirs: object, text: str) -> None:
     np.testing.assert_array_equal(ours([text]), theirs([text]).numpy())  # type: ignore[operator]

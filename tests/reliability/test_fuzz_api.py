@@ -10,6 +10,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from support.fuzz import FUZZING, examples
 from support.images import make_image
 
 from imagesearch.config import Settings
@@ -20,7 +21,9 @@ UPLOAD = load_function("upload").app
 SEARCH = load_function("search").app
 upload_schema = schemathesis.openapi.from_asgi("/openapi.json", UPLOAD)
 search_schema = schemathesis.openapi.from_asgi("/openapi.json", SEARCH)
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+FUZZ = settings(
+    max_examples=examples(25), deadline=None, suppress_health_check=list(HealthCheck), derandomize=not FUZZING
+)
 # Schema-valid is not always acceptable here: arbitrary bytes that fit `format: binary` are not an image
 # (415), a well-formed UUID may name no image (404), a cursor string may belong to no query (422). Every
 # other check stays on: no 5xx, documented statuses and content types, conforming bodies, and invalid input

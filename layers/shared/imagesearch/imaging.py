@@ -30,8 +30,20 @@ _HEIC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b
 # light pages, and Pillow's plain convert("RGB") would expose whatever colour the hidden pixels hold.
 BACKGROUND = (255, 255, 255)
 
-# Errors Pillow (and the struct/zlib code under it) raises for data it cannot decode.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, TypeError, KeyError)
+# Errors Pillow (and the struct/zlib code under it) raises for data it cannot decode. The AVIF (libavif)
+# and HEIF (libheif) decoders report broken files as RuntimeError ("Missing or empty image item",
+# "Decoding of color planes failed", ...).
+_DECODE_ERRORS = (
+    OSError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    struct.error,
+    IndexError,
+    TypeError,
+    KeyError,
+    RuntimeError,
+)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -142,6 +154,8 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
     except ImageRejected:
         raise
     except _DECODE_ERRORS as e:
+        if "Security limit exceeded" in str(e):  # libheif's own size guard, before our header check
+            raise TooManyPixels(f"too many pixels for this service: {e}") from e
         reason = "truncated" if _looks_truncated(fmt, data) else "corrupt"
         raise ImageRejected(f"cannot decode the {fmt} image ({reason})", reason=reason) from e
     return _apply_orientation(img)
