@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import File, Form, Query, UploadFile
+from fastapi import File, Form, Query, Response, UploadFile
 from mangum import Mangum
 
 from imagesearch.errors import InvalidRequest, PayloadTooLarge
-from imagesearch.http.app import create_app
+from imagesearch.http.app import create_app, json_response
 from imagesearch.http.auth import TenantDep
 from imagesearch.http.deps import SearchServiceDep, SettingsDep
 from imagesearch.logs import logger
@@ -18,8 +18,8 @@ from imagesearch.search.schemas import SearchFilters, SearchRequest, SearchRespo
 app = create_app("imagesearch search")
 
 
-@app.post("/search", response_model=SearchResponse, response_model_exclude_unset=True, tags=["search"])
-def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) -> SearchResponse:
+@app.post("/search", response_model=SearchResponse, tags=["search"])
+def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) -> Response:
     """Hybrid (default), vector or keyword search by text, by a stored image, or both."""
     plan = service.plan(
         query=body.query,
@@ -31,13 +31,12 @@ def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) ->
         min_score=body.min_score,
         explain=body.explain,
     )
-    return service.search(tenant, plan, cursor=body.cursor)
+    return json_response(service.search(tenant, plan, cursor=body.cursor))
 
 
 @app.get(
     "/images/{image_id}/similar",
     response_model=SearchResponse,
-    response_model_exclude_unset=True,
     tags=["search"],
 )
 def similar(
@@ -46,13 +45,13 @@ def similar(
     service: SearchServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
-) -> SearchResponse:
+) -> Response:
     """Images like a stored one, by its stored vector (no model run)."""
     plan = service.plan(query=None, image_id=image_id, mode="vector", limit=limit)
-    return service.search(tenant, plan, cursor=cursor)
+    return json_response(service.search(tenant, plan, cursor=cursor))
 
 
-@app.post("/search/image", response_model=SearchResponse, response_model_exclude_unset=True, tags=["search"])
+@app.post("/search/image", response_model=SearchResponse, tags=["search"])
 def search_by_image(
     tenant: TenantDep,
     service: SearchServiceDep,
@@ -61,7 +60,7 @@ def search_by_image(
     limit: Annotated[int, Form(ge=1, le=100)] = 20,
     min_score: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
     tags: Annotated[list[str] | None, Form()] = None,
-) -> SearchResponse:
+) -> Response:
     """Images similar to an uploaded picture (embedded with the image tower, never stored)."""
     data = file.file.read(settings.max_upload_bytes + 1)
     if len(data) > settings.max_upload_bytes:
@@ -80,7 +79,7 @@ def search_by_image(
         min_score=min_score,
         query_vector=vector,
     )
-    return service.search(tenant, plan)
+    return json_response(service.search(tenant, plan))
 
 
 _asgi = Mangum(app, lifespan="off")

@@ -1,4 +1,4 @@
-"""FastAPI dependencies as Annotated aliases; tests override the underlying functions."""
+"""FastAPI dependencies as Annotated aliases, and the per-process objects the services share."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def per_process(name: str, inputs: tuple[object, ...], build: Callable[[], T]) -
     return result
 
 
-async def url_cache(settings: SettingsDep, storage: StorageDep) -> UrlCache:
+def url_cache(settings: Settings, storage: ObjectStorage) -> UrlCache:
     """One per process, so URLs are reused across requests (and stay cacheable by browsers)."""
     return per_process(
         "url_cache",
@@ -67,26 +67,7 @@ async def url_cache(settings: SettingsDep, storage: StorageDep) -> UrlCache:
     )
 
 
-UrlCacheDep = Annotated[UrlCache, Depends(url_cache)]
-
-
-async def image_service(
-    db: DbDep, storage: StorageDep, settings: SettingsDep, urls: UrlCacheDep
-) -> ImageService:
-    return ImageService(
-        db,
-        storage,
-        max_upload_bytes=settings.max_upload_bytes,
-        max_image_pixels=settings.max_image_pixels,
-        url_expiry_seconds=settings.presign_expiry_seconds,
-        urls=urls,
-    )
-
-
-ImageServiceDep = Annotated[ImageService, Depends(image_service)]
-
-
-async def search_models(settings: SettingsDep, db: SearchDbDep) -> SearchModels:
+def search_models(settings: Settings, db: Database) -> SearchModels:
     """One per process (it holds the query cache and the loaded model); rebuilt if settings are replaced."""
     return per_process(
         "search_models",
@@ -95,7 +76,7 @@ async def search_models(settings: SettingsDep, db: SearchDbDep) -> SearchModels:
     )
 
 
-async def shadow_runner(settings: SettingsDep) -> ShadowRunner | None:
+def shadow_runner(settings: Settings) -> ShadowRunner | None:
     """The process's shadow runner when a candidate strategy is configured; it records on the primary."""
 
     def build() -> ShadowRunner | None:
@@ -111,22 +92,33 @@ async def shadow_runner(settings: SettingsDep) -> ShadowRunner | None:
     return per_process("shadow_runner", (settings,), build)
 
 
-async def search_service(
-    db: SearchDbDep,
-    storage: StorageDep,
-    settings: SettingsDep,
-    models: Annotated[SearchModels, Depends(search_models)],
-    shadow: Annotated[ShadowRunner | None, Depends(shadow_runner)],
-    urls: UrlCacheDep,
-) -> SearchService:
+# The services are dependencies without sub-dependencies: FastAPI's dependency solving costs tens of
+# microseconds per node and per request, and a tree of six nodes was a visible share of a 5 ms search.
+async def image_service() -> ImageService:
+    settings, storage = get_settings(), get_storage()
+    return ImageService(
+        get_database(),
+        storage,
+        max_upload_bytes=settings.max_upload_bytes,
+        max_image_pixels=settings.max_image_pixels,
+        url_expiry_seconds=settings.presign_expiry_seconds,
+        urls=url_cache(settings, storage),
+    )
+
+
+ImageServiceDep = Annotated[ImageService, Depends(image_service)]
+
+
+async def search_service() -> SearchService:
+    settings, storage, db = get_settings(), get_storage(), get_search_database()
     return SearchService(
         db,
         storage,
-        models,
+        search_models(settings, db),
         strategy=settings.search_strategy,
         url_expiry_seconds=settings.presign_expiry_seconds,
-        shadow=shadow,
-        urls=urls,
+        shadow=shadow_runner(settings),
+        urls=url_cache(settings, storage),
     )
 
 
