@@ -159,10 +159,12 @@ def copy_gallery(
 
 
 def vacuum(conn: psycopg.Connection) -> None:
-    """VACUUM ANALYZE after a bulk load, so the planner knows the tables."""
+    """VACUUM ANALYZE after a bulk load, so the planner knows the tables; then a CHECKPOINT, so the load's
+    dirty pages are not written out by a background checkpoint in the middle of a measurement."""
     conn.autocommit = True
     conn.execute("VACUUM ANALYZE images")
     conn.execute("VACUUM ANALYZE embeddings")
+    conn.execute("CHECKPOINT")
     conn.autocommit = False
 
 

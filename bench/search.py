@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -331,13 +332,19 @@ class search_server:  # noqa: N801 - used as a context manager
         self.process.wait(timeout=30)
 
 
-def warm(base: str, bodies: list[dict[str, Any]]) -> None:
-    """One pass over the queries: prepared statements, caches, index pages."""
-    with httpx.Client(timeout=60) as http:
-        for body in bodies:
+def warm(base: str, bodies: list[dict[str, Any]], *, passes: int = 6, clients: int = 4) -> None:
+    """Passes over the queries from parallel clients on new connections, so that every uvicorn worker
+    (each with its own query cache and lazily loaded model) has seen the queries: prepared statements,
+    caches, index pages. One keep-alive client would warm one worker and leave the other cold."""
+
+    def send(body: dict[str, Any]) -> None:
+        with httpx.Client(timeout=60) as http:
             response = http.post(f"{base}/search", json=body)
-            if response.status_code != 200:
-                raise RuntimeError(f"warm-up search failed: {response.status_code} {response.text}")
+        if response.status_code != 200:
+            raise RuntimeError(f"warm-up search failed: {response.status_code} {response.text}")
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(send, bodies * passes))
 
 
 def vit_b32_bundle() -> Path | None:
