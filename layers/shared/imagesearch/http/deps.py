@@ -23,14 +23,6 @@ async def database() -> Database:
     return get_database()
 
 
-async def search_database() -> Database:
-    return get_search_database()
-
-
-async def storage() -> ObjectStorage:
-    return get_storage()
-
-
 async def current_settings() -> Settings:
     return get_settings()
 
@@ -39,8 +31,6 @@ async def current_settings() -> Settings:
 # the thread pool, and ten thread hops per request cost more than the search itself (bench/search.py).
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 DbDep = Annotated[Database, Depends(database)]
-SearchDbDep = Annotated[Database, Depends(search_database)]
-StorageDep = Annotated[ObjectStorage, Depends(storage)]
 
 
 T = TypeVar("T")
