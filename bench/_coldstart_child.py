@@ -42,16 +42,14 @@ def main(spec_path: str) -> None:
     app = importlib.import_module("app")
     t = phase("imports", t)
 
-    from imagesearch.config import get_settings
-    from imagesearch.db import get_database, get_search_database
     from imagesearch.local.context import LocalLambdaContext
-    from imagesearch.model.embedder import get_embedder
+    from imagesearch.runtime import get_runtime
 
-    get_settings()
+    runtime = get_runtime()
     t = phase("settings", t)
-    (get_search_database() if spec["function"] == "SearchFunction" else get_database()).ping()
+    (runtime.search_database if spec["function"] == "SearchFunction" else runtime.database).ping()
     t = phase("database", t)
-    model = get_embedder()
+    model = runtime.configured_model
     if spec["tower"]:
         model.warm_up(spec["tower"])  # type: ignore[attr-defined]
     t = phase("model", t)

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 from imagesearch.config import DEFAULT_TENANT_ID
-from imagesearch.db import models as model_rows
+from imagesearch.db import embeddings, model_records
 
 TENANT = uuid.UUID(DEFAULT_TENANT_ID)
 SYLLABLES = [
@@ -98,8 +98,8 @@ def load(conn: psycopg.Connection, corpus: Corpus, *, model_id: str) -> dict[str
     """COPY the corpus in as one tenant's ready images, then build the model's HNSW index; timings."""
     timings: dict[str, float] = {}
     dim = corpus.vectors.shape[1]
-    record = model_rows.register_model(conn, model_id=model_id, dim=dim)
-    conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(model_rows.index_name(model_id))))
+    model_records.register_model(conn, model_id=model_id, dim=dim)
+    embeddings.drop_index(conn, model_id)
     conn.commit()
 
     started = time.perf_counter()
@@ -115,18 +115,7 @@ def load(conn: psycopg.Connection, corpus: Corpus, *, model_id: str) -> dict[str
     started = time.perf_counter()
     conn.execute("SET maintenance_work_mem = '1GB'")
     conn.execute("SET max_parallel_maintenance_workers = 2")
-    conn.execute(
-        sql.SQL(
-            "CREATE INDEX {name} ON embeddings USING hnsw (({expr}) vector_cosine_ops) "
-            "WITH (m = {m}, ef_construction = {efc}) WHERE model_id = {model}"
-        ).format(
-            name=sql.Identifier(model_rows.index_name(model_id)),
-            expr=model_rows.vector_expression(record),
-            m=sql.Literal(model_rows.HNSW_M),
-            efc=sql.Literal(model_rows.HNSW_EF_CONSTRUCTION),
-            model=sql.Literal(model_id),
-        )
-    )
+    embeddings.create_index(conn, model_id, dim)
     conn.commit()
     vacuum(conn)
     timings["index_s"] = time.perf_counter() - started

@@ -18,7 +18,8 @@ from _lookup_model import AliasModel, LookupModel
 from fastapi import FastAPI
 
 from imagesearch.local.server import local_app
-from imagesearch.model.embedder import Embedder, EmbeddingModel, use_embedder
+from imagesearch.model.embedder import Embedder, EmbeddingModel
+from imagesearch.runtime import configure
 
 
 def create() -> FastAPI:
@@ -29,7 +30,7 @@ def create() -> FastAPI:
     else:
         data = np.load(os.environ["BENCH_QUERIES"])
         model = LookupModel(os.environ["BENCH_MODEL_ID"], list(data["texts"]), data["vectors"])
-    use_embedder(model)
+    configure(configured_model=model)  # the settings from the environment
     return local_app()
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 from _postgres import migrated_database
 
-from imagesearch.auth.keys import ApiKeys
+from imagesearch.auth.api_keys import ApiKeys
 from imagesearch.db import Database
 from imagesearch.errors import Unauthorized
 from imagesearch.local.postgres import EPHEMERAL_SERVER_SETTINGS
-from imagesearch.search.report import format_table
+from imagesearch.tables import format_table
 
 
 def main() -> int:

@@ -41,9 +41,9 @@ from imagesearch.auth.tenant import Tenant
 from imagesearch.http.app import create_app, json_response
 from imagesearch.http.auth import TenantDep
 from imagesearch.local.functions import load_function
-from imagesearch.search.report import format_table
 from imagesearch.search.schemas import SearchRequest, SearchResponse, SearchResult
 from imagesearch.search.service import SearchPlan, SearchService
+from imagesearch.tables import format_table
 
 CANNED = SearchResponse(
     results=[

@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 
 from imagesearch.demo.shapes import COLORS, SHAPES
-from imagesearch.search.report import format_table
+from imagesearch.tables import format_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from support.images import make_image  # noqa: E402 - the tests' image factory

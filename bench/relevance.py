@@ -33,16 +33,14 @@ from pgvector.psycopg import register_vector
 from PIL import Image
 
 from imagesearch.auth.tenant import DEFAULT_TENANT
-from imagesearch.config import DEMO_MODEL_DIR
-from imagesearch.db import Database
-from imagesearch.db import models as model_rows
+from imagesearch.config import DEMO_MODEL_DIR, SearchStrategy, load_settings
+from imagesearch.db import model_records
 from imagesearch.demo.shapes import caption_variants, generate
 from imagesearch.model.embedder import Embedder
-from imagesearch.search.models import SearchModels
-from imagesearch.search.report import format_table
+from imagesearch.runtime import Runtime
+from imagesearch.search.plan import plan_search
 from imagesearch.search.service import SearchService
-from imagesearch.search.strategy import SearchStrategy
-from imagesearch.storage import storage_from_url
+from imagesearch.tables import format_table
 
 PLACES = [
     "Lisbon",
@@ -150,7 +148,7 @@ def evaluate(
     service.strategy = strategy
     scores: dict[str, list[tuple[float, float]]] = {}
     for query in queries:
-        plan = service.plan(query=query.text, image_id=None, mode=mode, limit=10)  # type: ignore[arg-type]
+        plan = plan_search(query=query.text, image_id=None, mode=mode, limit=10)  # type: ignore[arg-type]
         found = [hit.id for hit in service.run(DEFAULT_TENANT, plan, strategy)][:10]
         scores.setdefault(query.kind, []).append(recall_ndcg(found, query.relevant))
         scores.setdefault("all", []).append(scores[query.kind][-1])
@@ -180,8 +178,10 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp, migrated_database(Path(tmp), "relevance") as url:
         load(url, model, rows, vectors)
-        db = Database(url, max_size=2)
-        service = SearchService(db, storage_from_url(f"file://{tmp}/o"), SearchModels(db, lambda: model))
+        runtime = Runtime(
+            load_settings(database_url=url, storage_url=f"file://{tmp}/o"), configured_model=model
+        )
+        service = runtime.search
         live = SearchStrategy()
         results = {mode: evaluate(service, queries, mode, live) for mode in ("vector", "keyword", "hybrid")}
         grid = (
@@ -197,7 +197,7 @@ def main() -> int:
             if args.grid
             else {}
         )
-        db.close()
+        runtime.close()
 
     kinds = ["visual", "keyword-only", "both", "all"]
     counts = {k: sum(1 for q in queries if q.kind == k) for k in kinds[:-1]} | {"all": len(queries)}
@@ -222,7 +222,7 @@ def main() -> int:
 def load(url: str, model: Embedder, rows: list[tuple[object, ...]], vectors: np.ndarray) -> None:
     with psycopg.connect(url) as conn:
         register_vector(conn)
-        model_rows.register_model(conn, model_id=model.model_id, dim=model.dim)
+        model_records.register_model(conn, model_id=model.model_id, dim=model.dim)
         columns = ["id", "tenant_id", "storage_key", "title", "description", "tags", "status", "filename"]
         copy_gallery(conn, columns, rows, vectors, model_id=model.model_id)
         vacuum(conn)

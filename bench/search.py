@@ -39,13 +39,11 @@ from _postgres import migrated_database
 from pgvector.psycopg import register_vector
 
 from imagesearch.auth.tenant import DEFAULT_TENANT
-from imagesearch.db import Database
+from imagesearch.config import SearchStrategy, load_settings
 from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS
-from imagesearch.search.models import SearchModels
-from imagesearch.search.report import format_table
-from imagesearch.search.service import SearchService
-from imagesearch.search.strategy import SearchStrategy
-from imagesearch.storage import storage_from_url
+from imagesearch.runtime import Runtime
+from imagesearch.search.plan import plan_search
+from imagesearch.tables import format_table
 
 BENCH_DIR = Path(__file__).resolve().parent
 MODEL_ID = "bench-clustered-512"
@@ -203,19 +201,21 @@ def vector_recall(url: str, corpus: Corpus, queries: np.ndarray, ef_search: int)
 
 def inline_statements(url: str, texts: list[str], vectors: np.ndarray, args: argparse.Namespace) -> list[str]:
     """The app's exact SQL for each query, values inlined (psycopg's own quoting), for pgbench."""
-    db = Database(url)
     model = LookupModel(MODEL_ID, texts, vectors)
-    service = SearchService(db, storage_from_url("file:///tmp/unused"), SearchModels(db, lambda: model))
+    runtime = Runtime(
+        load_settings(database_url=url, storage_url="file:///tmp/unused"), configured_model=model
+    )
+    service = runtime.search
     strategy = SearchStrategy(candidates=args.candidates, ef_search=args.ef_search)
     statements = []
     with psycopg.connect(url) as conn:
         register_vector(conn)
         cursor = psycopg.ClientCursor(conn)
         for text in texts:
-            plan = service.plan(query=text, image_id=None, mode="hybrid", limit=10)
-            statement, params, _ = service.statement(DEFAULT_TENANT, plan, strategy)
-            statements.append(cursor.mogrify(statement, params))
-    db.close()
+            plan = plan_search(query=text, image_id=None, mode="hybrid", limit=10)
+            query = service.query(DEFAULT_TENANT, plan, strategy)
+            statements.append(cursor.mogrify(query.sql, query.params))
+    runtime.close()
     return statements
 
 

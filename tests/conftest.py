@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from support import fuzz
 
-from imagesearch.config import DEMO_MODEL_DIR, Settings, load_settings, use_settings
+from imagesearch.config import DEMO_MODEL_DIR, Settings, load_settings
 from imagesearch.db import Database, migrate
-from imagesearch.db.pool import close_databases
 from imagesearch.local.postgres import EPHEMERAL_SERVER_SETTINGS, EmbeddedPostgres
-from imagesearch.storage.factory import use_storage
+from imagesearch.runtime import configure, reset
 
 fuzz.load_profile()
 
@@ -82,7 +81,7 @@ def model_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, model_bundle: Path) -> Iterator[Settings]:
-    """Process-wide settings for one test: the test database and filesystem storage under tmp_path."""
+    """The process's runtime for one test: the test database and filesystem storage under tmp_path."""
     value = load_settings(
         database_url=database_url,
         storage_url=f"file://{tmp_path / 'objects'}",
@@ -90,8 +89,6 @@ def settings(database_url: str, tmp_path: Path, model_bundle: Path) -> Iterator[
         public_base_url="http://testserver",
         model_dir=model_bundle,
     )
-    use_settings(value)
+    configure(value)
     yield value
-    use_settings(None)
-    close_databases()
-    use_storage(None)
+    reset()

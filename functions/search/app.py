@@ -8,11 +8,13 @@ from uuid import UUID
 from fastapi import File, Form, Query, Response, UploadFile
 from mangum import Mangum
 
-from imagesearch.errors import InvalidRequest, PayloadTooLarge
+from imagesearch.errors import InvalidRequest
 from imagesearch.http.app import create_app, json_response
 from imagesearch.http.auth import TenantDep
 from imagesearch.http.deps import SearchServiceDep, SettingsDep
+from imagesearch.http.uploads import read_upload
 from imagesearch.logs import logger
+from imagesearch.search.plan import plan_search
 from imagesearch.search.schemas import SearchFilters, SearchRequest, SearchResponse
 
 app = create_app("imagesearch search")
@@ -21,7 +23,7 @@ app = create_app("imagesearch search")
 @app.post("/search", response_model=SearchResponse, tags=["search"])
 def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) -> Response:
     """Hybrid (default), vector or keyword search by text, by a stored image, or both."""
-    plan = service.plan(
+    plan = plan_search(
         query=body.query,
         image_id=body.image_id,
         mode=body.mode,
@@ -47,7 +49,7 @@ def similar(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> Response:
     """Images like a stored one, by its stored vector (no model run)."""
-    plan = service.plan(query=None, image_id=image_id, mode="vector", limit=limit)
+    plan = plan_search(query=None, image_id=image_id, mode="vector", limit=limit)
     return json_response(service.search(tenant, plan, cursor=cursor))
 
 
@@ -62,15 +64,13 @@ def search_by_image(
     tags: Annotated[list[str] | None, Form()] = None,
 ) -> Response:
     """Images similar to an uploaded picture (embedded with the image tower, never stored)."""
-    data = file.file.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise PayloadTooLarge(f"the file is over the limit of {settings.max_upload_bytes} bytes")
+    data = read_upload(file, settings.max_upload_bytes)
     try:
         filters = SearchFilters(tags=tags)
     except ValueError as e:
         raise InvalidRequest(str(e)) from None
     vector = service.by_image(data)
-    plan = service.plan(
+    plan = plan_search(
         query=None,
         image_id=None,
         mode="vector",

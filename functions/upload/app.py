@@ -12,6 +12,7 @@ from imagesearch.errors import PayloadTooLarge
 from imagesearch.http.app import create_app
 from imagesearch.http.auth import TenantDep
 from imagesearch.http.deps import ImageServiceDep, SettingsDep
+from imagesearch.http.uploads import read_upload
 from imagesearch.images.schemas import ImageList, ImagePublic, ImageUpdate, UploadCreate, UploadPublic
 from imagesearch.logs import logger
 
@@ -42,7 +43,7 @@ def upload_image(
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
         raise PayloadTooLarge(f"the request is {declared} bytes; the limit is {settings.max_upload_bytes}")
-    data = file.file.read(settings.max_upload_bytes + 1)
+    data = read_upload(file, settings.max_upload_bytes)
     record, created = images.upload(
         tenant, data, filename=file.filename, title=title, description=description, tags=tags
     )

@@ -106,7 +106,8 @@ def upgrade() -> None:
 
     -- One vector per (image, model): a new model is back-filled beside the old one, then switched on.
     -- The column has no fixed dimension; each model gets a partial HNSW index over a cast to its dimension
-    -- (created by imagesearch.db.models.register_model, since it depends on data, not on the schema).
+    -- (created by imagesearch.db.embeddings.create_index when a model is registered: it depends on data,
+    -- not on the schema).
     CREATE TABLE embeddings (
         image_id   uuid NOT NULL REFERENCES images (id) ON DELETE CASCADE,
         model_id   text NOT NULL REFERENCES models (id) ON DELETE CASCADE,

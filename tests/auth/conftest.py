@@ -8,16 +8,17 @@ import pytest
 from fastapi.testclient import TestClient
 from support.auth import Caller
 
-from imagesearch.auth.keys import ApiKeys
-from imagesearch.config import AuthMode, Settings, use_settings
+from imagesearch.auth.api_keys import ApiKeys
+from imagesearch.config import AuthMode, Settings
 from imagesearch.db import Database
 from imagesearch.local.server import local_app
+from imagesearch.runtime import configure
 
 
 @pytest.fixture
 def keyed_settings(settings: Settings) -> Settings:
     value = settings.model_copy(update={"auth_mode": AuthMode.API_KEY, "api_key_cache_seconds": 0.0})
-    use_settings(value)
+    configure(value)
     return value
 
 

@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from support.auth import Caller
 
-from imagesearch.auth import keys as keys_module
-from imagesearch.auth.keys import ApiKeys, parse_prefix
+from imagesearch.auth import api_keys as keys_module
+from imagesearch.auth.api_keys import ApiKeys, parse_prefix
 from imagesearch.cli.main import main
 from imagesearch.config import Settings
 from imagesearch.db import Database

@@ -16,10 +16,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from jwt.algorithms import RSAAlgorithm
 
-from imagesearch.auth.keys import ApiKeys
-from imagesearch.config import AuthMode, Settings, use_settings
+from imagesearch.auth.api_keys import ApiKeys
+from imagesearch.config import AuthMode, Settings
 from imagesearch.db import Database
 from imagesearch.local.server import local_app
+from imagesearch.runtime import configure
 
 ISSUER = "https://id.example.test/"
 AUDIENCE = "imagesearch-api"
@@ -61,7 +62,7 @@ def jwks_url() -> Iterator[str]:
 
 @pytest.fixture
 def client(settings: Settings, db: Database, jwks_url: str) -> Iterator[TestClient]:
-    use_settings(
+    configure(
         settings.model_copy(
             update={
                 "auth_mode": AuthMode.JWT,

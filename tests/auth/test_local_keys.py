@@ -8,7 +8,7 @@ import httpx
 import pytest
 from support.live import live_stack
 
-from imagesearch.auth.keys import parse_prefix
+from imagesearch.auth.api_keys import parse_prefix
 from imagesearch.cli.main import main
 
 

@@ -12,8 +12,7 @@ from support.images import encode, make_picture
 
 from imagesearch.db import Database
 from imagesearch.ingest.events import ObjectEvent
-from imagesearch.ingest.factory import ingestor_from_settings
-from imagesearch.storage import get_storage
+from imagesearch.runtime import get_runtime
 
 RED = encode(make_picture(color="red", shape="circle", size=(96, 96)), "PNG")
 BLUE = encode(make_picture(color="blue", shape="square", size=(96, 96)), "PNG")
@@ -29,9 +28,9 @@ def upload(client: TestClient, caller: Caller, data: bytes, **fields: Any) -> di
 def embed_pending(db: Database) -> None:
     with db.connection() as conn:
         keys = [row[0] for row in conn.execute("SELECT storage_key FROM images WHERE status = 'pending'")]
-    storage = get_storage()
+    storage = get_runtime().storage
     events = [ObjectEvent("local", k, None, storage.head(k).etag, None, "ObjectCreated:Put") for k in keys]
-    ingestor_from_settings().process(events)
+    get_runtime().ingestor.ingest(events)
 
 
 @pytest.fixture
@@ -105,13 +104,13 @@ def test_an_object_under_one_tenant_cannot_reach_anothers_record(
     with db.connection() as conn:
         bob_tenant = conn.execute("SELECT id FROM tenants WHERE name = 'bob-llc'").fetchone()[0]  # type: ignore[index]
     key = f"originals/{bob_tenant}/{images['alice']['id']}"
-    info = get_storage().put(key, BLUE, content_type="image/png")
+    info = get_runtime().storage.put(key, BLUE, content_type="image/png")
     handler_event = s3_event(key, size=info.size, etag=info.etag)
     from imagesearch.local.context import LocalLambdaContext
     from imagesearch.local.functions import load_function
 
     load_function("embed").handler(handler_event, LocalLambdaContext())
 
-    assert not get_storage().exists(key)
+    assert not get_runtime().storage.exists(key)
     mine = client.get(f"/images/{images['alice']['id']}", headers=alice.headers).json()
     assert (mine["title"], mine["sha256"]) == ("Alice sunset", images["alice"]["sha256"])

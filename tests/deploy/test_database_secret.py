@@ -12,8 +12,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from psycopg.conninfo import conninfo_to_dict
 
-from imagesearch.config import load_settings, use_settings
-from imagesearch.db.pool import close_databases, get_database
+from imagesearch.config import load_settings
 from imagesearch.db.secret import (
     SecretFormatError,
     database_url_from_secret,
@@ -21,6 +20,7 @@ from imagesearch.db.secret import (
     url_from_secret_string,
 )
 from imagesearch.errors import DatabaseUnavailable
+from imagesearch.runtime import Runtime
 
 
 @pytest.fixture
@@ -116,14 +116,13 @@ def test_an_unreadable_secret_is_a_database_outage_and_is_read_again_next_time(s
     assert database_url_from_secret(arn) == "postgresql://app:x@db/images"
 
 
-def test_get_database_connects_with_the_url_from_the_secret(secrets: Any, database_url: str) -> None:
+def test_the_database_is_the_one_the_secret_names(secrets: Any, database_url: str) -> None:
     """GIVEN only a secret ARN in the settings, THEN the pool reaches the database the secret names."""
     arn = create(secrets, json.dumps({"url": database_url}))
-    use_settings(load_settings(database_secret_arn=arn))
+    runtime = Runtime(load_settings(database_secret_arn=arn))
     try:
-        database = get_database()
+        database = runtime.database
         assert database.url == database_url
         database.ping()
     finally:
-        use_settings(None)
-        close_databases()
+        runtime.close()

@@ -15,11 +15,12 @@ import pytest
 from moto import mock_aws
 from support.images import make_image
 
-from imagesearch.config import load_settings, use_settings
+from imagesearch.config import load_settings
 from imagesearch.errors import ModelUnavailable
-from imagesearch.model.embedder import Embedder, get_embedder
-from imagesearch.model.location import FileSource, RemoteBundle, RemoteBundleEmbedder, open_remote_bundle
+from imagesearch.model.embedder import Embedder
 from imagesearch.model.manifest import MANIFEST_NAME, Variant, load_manifest
+from imagesearch.model.remote_bundle import FileSource, RemoteBundle, RemoteBundleEmbedder, open_remote_bundle
+from imagesearch.runtime import using
 
 BUCKET = "imagesearch-models"
 PREFIX = "models/demo/"
@@ -67,17 +68,17 @@ def test_an_s3_bundle_arrives_tower_by_tower_and_embeds_as_the_local_one(
     np.testing.assert_allclose(images, local.embed_images([make_image(color="red")]), atol=1e-6)
 
 
-def test_get_embedder_reads_model_uri_once_per_process(s3: Any, model_bundle: Path, tmp_path: Path) -> None:
+def test_model_uri_is_read_once_per_process(s3: Any, model_bundle: Path, tmp_path: Path) -> None:
     settings = load_settings(model_uri=f"s3://{BUCKET}/{PREFIX}", model_cache_dir=tmp_path)
-    use_settings(settings)
-    try:
-        first = get_embedder()
+    with using(settings) as runtime:
+        first = runtime.configured_model
         # GIVEN the bundle is gone from storage, WHEN asked again, THEN the container keeps what it read
         s3.delete_object(Bucket=BUCKET, Key=PREFIX + MANIFEST_NAME)
-        assert get_embedder() is first
+        assert runtime.configured_model is first
         assert first.model_id == load_manifest(model_bundle).model_id
-    finally:
-        use_settings(None)
+        # a runtime that replaces this one (same bundle options) keeps the opened bundle too
+        with using(settings) as replacement:
+            assert replacement.configured_model is first
 
 
 def test_a_file_that_does_not_match_the_manifest_is_refused_and_never_placed(

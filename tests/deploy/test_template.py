@@ -11,7 +11,7 @@ import pytest
 from support.deploy import TEMPLATE, cfn_json, errors, lint, translate
 
 from imagesearch.config import Settings
-from imagesearch.images.keys import ORIGINALS, THUMBNAILS
+from imagesearch.images.object_keys import ORIGINALS, THUMBNAILS
 from imagesearch.local.functions import load_function
 
 FUNCTIONS = ("UploadFunction", "SearchFunction", "EmbedFunction")

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from imagesearch.config import Settings
 from imagesearch.db import Database
-from imagesearch.ingest.factory import ingestor_from_settings
 from imagesearch.ingest.processor import Ingestor
 from imagesearch.local.functions import load_function
-from imagesearch.storage import ObjectStorage, get_storage
+from imagesearch.runtime import get_runtime
+from imagesearch.storage import ObjectStorage
 
 
 @pytest.fixture
@@ -29,9 +29,9 @@ def client(upload_app: Any) -> Iterator[TestClient]:
 
 @pytest.fixture
 def storage(settings: Settings) -> ObjectStorage:
-    return get_storage()
+    return get_runtime().storage
 
 
 @pytest.fixture
 def ingestor(settings: Settings, db: Database) -> Ingestor:
-    return ingestor_from_settings()
+    return get_runtime().ingestor

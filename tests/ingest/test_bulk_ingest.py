@@ -12,7 +12,7 @@ from support.images import encode, make_image
 from support.live import live_stack
 
 from imagesearch.cli.main import main
-from imagesearch.ingest.bulk import DIRECT_UPLOAD_LIMIT
+from imagesearch.client.bulk_upload import DIRECT_UPLOAD_LIMIT
 
 
 def noisy_png(side: int) -> bytes:

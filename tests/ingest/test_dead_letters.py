@@ -11,8 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from imagesearch.ingest import deadletters
+from imagesearch.ingest import dead_letters
 from imagesearch.ingest.events import parse_body
+from imagesearch.local import dead_letters as local_dead_letters
 from imagesearch.local.events import LocalEventQueue
 from imagesearch.storage import ObjectInfo
 
@@ -71,13 +72,13 @@ def test_local_replay_sends_dead_letters_back_to_the_running_stack(tmp_path: Pat
     queue.notify(info("originals/t/bad"))
     assert queue.drain(timeout=10)
     queue.stop()
-    assert [letter.summary for letter in deadletters.list_local(data_dir)] == ["originals/t/bad"]
+    assert [letter.summary for letter in local_dead_letters.list_local(data_dir)] == ["originals/t/bad"]
 
     fixed = RecordingHandler(failing=set())
     queue = LocalEventQueue(fixed, dlq_dir=data_dir / "dead-letters", replay_dir=data_dir / "replay")
     queue.start()
     try:
-        assert deadletters.replay_local(data_dir) == 1
+        assert local_dead_letters.replay_local(data_dir) == 1
         deadline_ok = False
         for _ in range(100):
             if fixed.done:
@@ -85,7 +86,7 @@ def test_local_replay_sends_dead_letters_back_to_the_running_stack(tmp_path: Pat
                 break
             threading.Event().wait(0.05)
         assert deadline_ok and fixed.done == ["originals/t/bad"]
-        assert deadletters.list_local(data_dir) == []
+        assert local_dead_letters.list_local(data_dir) == []
     finally:
         queue.stop()
 
@@ -106,8 +107,8 @@ def test_sqs_replay_moves_every_message_back_to_the_live_queue(sqs: Any) -> None
     for body in bodies:
         sqs.send_message(QueueUrl=dlq, MessageBody=body)
 
-    assert len(deadletters.list_sqs(dlq)) == 13  # peeking leaves them there
-    assert deadletters.replay_sqs(dlq, live) == 13
+    assert len(dead_letters.list_sqs(dlq)) == 13  # peeking leaves them there
+    assert dead_letters.replay_sqs(dlq, live) == 13
 
     moved = []
     while messages := sqs.receive_message(QueueUrl=live, MaxNumberOfMessages=10).get("Messages", []):

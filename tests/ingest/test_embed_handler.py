@@ -17,8 +17,8 @@ from imagesearch.db import Database
 from imagesearch.errors import StorageUnavailable
 from imagesearch.local.context import LocalLambdaContext
 from imagesearch.local.functions import load_function
+from imagesearch.runtime import configure, get_runtime
 from imagesearch.storage import ObjectStorage
-from imagesearch.storage.factory import get_storage, use_storage
 
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -315,8 +315,9 @@ def test_a_transient_fault_fails_only_its_message_and_redelivery_succeeds(
 ) -> None:
     good, good_key = pending_record(db)
     flaky, flaky_key = pending_record(db)
-    flaky_storage = FlakyStorage(get_storage(), failing={flaky_key})
-    use_storage(flaky_storage)
+    runtime = get_runtime()
+    flaky_storage = FlakyStorage(runtime.storage, failing={flaky_key})
+    configure(runtime.settings, storage=flaky_storage)
     event = sqs_event(
         put(storage, good_key, make_image(color="red")), put(storage, flaky_key, make_image(color="blue"))
     )

@@ -10,11 +10,11 @@ from support.images import make_image
 
 from imagesearch.config import Settings
 from imagesearch.db import Database
-from imagesearch.db import models as model_rows
+from imagesearch.db import model_records as model_rows
 from imagesearch.errors import ImageSearchError
-from imagesearch.ingest.factory import ingestor_from_settings
 from imagesearch.ingest.reindex import activate, missing_count, reindex
-from imagesearch.model.embedder import Embedder, get_embedder
+from imagesearch.model.embedder import Embedder
+from imagesearch.runtime import get_runtime
 from imagesearch.storage import ObjectStorage
 
 SECOND_MODEL_CONFIG: dict[str, Any] = {
@@ -35,7 +35,7 @@ def second_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def ingest(settings: Settings, storage: ObjectStorage, colors: list[str]) -> None:
-    ingestor = ingestor_from_settings()
+    ingestor = get_runtime().ingestor
     events = []
     for color in colors:
         key = f"originals/00000000-0000-0000-0000-000000000001/{color}.png"
@@ -43,7 +43,7 @@ def ingest(settings: Settings, storage: ObjectStorage, colors: list[str]) -> Non
         from imagesearch.ingest.events import ObjectEvent
 
         events.append(ObjectEvent("local", key, info.size, info.etag, None, "ObjectCreated:Put"))
-    ingestor.process(events)
+    ingestor.ingest(events)
 
 
 def vectors_by_model(db: Database) -> dict[str, int]:
@@ -56,14 +56,14 @@ def vectors_by_model(db: Database) -> dict[str, int]:
 def test_reindex_backfills_new_uploads_follow_and_activation_switches(
     settings: Settings, db: Database, storage: ObjectStorage, second_bundle: Path
 ) -> None:
-    first = get_embedder().model_id
+    first = get_runtime().configured_model.model_id
     ingest(settings, storage, ["red", "green", "blue"])
     second = Embedder(second_bundle)
     assert vectors_by_model(db) == {first: 3}
 
     done: list[int] = []
     report = reindex(
-        db,
+        get_runtime().models,
         storage,
         second,
         bundle_uri=str(second_bundle),
@@ -90,7 +90,9 @@ def test_reindex_backfills_new_uploads_follow_and_activation_switches(
     assert vectors_by_model(db) == {first: 4, second.model_id: 4}  # the old vectors stay until dropped
 
     # A second run has nothing left to do (resumable: it only looks for missing vectors).
-    assert reindex(db, storage, second, bundle_uri=None, max_image_pixels=10**7).embedded == 0
+    assert (
+        reindex(get_runtime().models, storage, second, bundle_uri=None, max_image_pixels=10**7).embedded == 0
+    )
 
 
 def test_activation_refuses_a_model_that_does_not_cover_the_images(
@@ -119,7 +121,8 @@ def test_model_commands_list_and_activate(
     assert main(["model", "list"]) == 0
     listing = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in listing.splitlines()[2:]}
-    assert rows[get_embedder().model_id][1:] == ["active", str(get_embedder().dim), "2", "100%"]
+    configured = get_runtime().configured_model
+    assert rows[configured.model_id][1:] == ["active", str(configured.dim), "2", "100%"]
     assert rows["next-model"][1:] == ["backfill", "8", "0", "0%"]
 
     assert main(["model", "activate", "next-model"]) == 2  # it covers no image yet

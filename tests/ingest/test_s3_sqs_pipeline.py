@@ -14,12 +14,12 @@ from moto import mock_aws
 from support.aws import bucket_with_queue
 from support.images import make_image
 
-from imagesearch.config import Settings, load_settings, use_settings
+from imagesearch.config import Settings, load_settings
 from imagesearch.db import Database
 from imagesearch.local.context import LocalLambdaContext
 from imagesearch.local.functions import load_function
 from imagesearch.local.postgres import EmbeddedPostgres
-from imagesearch.storage.factory import use_storage
+from imagesearch.runtime import configure, reset
 
 BUCKET = "imagesearch-images"
 
@@ -43,11 +43,9 @@ def s3_settings(
     settings = load_settings(
         database_url=database_url, storage_url=f"s3://{BUCKET}", model_dir=model_bundle, db_connect_timeout=2
     )
-    use_settings(settings)
-    use_storage(None)
+    configure(settings)
     yield settings
-    use_settings(None)
-    use_storage(None)
+    reset()
 
 
 def receive(aws: dict[str, Any]) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from support.images import encode, make_image, make_picture, png_header_claiming
 
-from imagesearch.config import DEFAULT_TENANT_ID, Settings, use_settings
+from imagesearch.config import DEFAULT_TENANT_ID, Settings
 from imagesearch.db import Database
+from imagesearch.runtime import configure
 from imagesearch.storage import ObjectStorage
 
 
@@ -117,7 +118,7 @@ def test_bad_files_get_a_clear_problem_and_nothing_is_stored(
 
 
 def test_over_the_byte_limit_is_413(client: TestClient, settings: Settings) -> None:
-    use_settings(settings.model_copy(update={"max_upload_bytes": 1000}))
+    configure(settings.model_copy(update={"max_upload_bytes": 1000}))
     body = assert_problem(upload(client, make_image(size=(400, 400), fmt="BMP")), 413)
     assert "limit" in body["detail"]
 

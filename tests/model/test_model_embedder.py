@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagesearch.config import load_settings, use_settings
+from imagesearch.config import load_settings
 from imagesearch.errors import ImageRejected, ModelUnavailable, TooManyPixels
-from imagesearch.model.embedder import Embedder, get_embedder
+from imagesearch.model.embedder import Embedder
+from imagesearch.runtime import Runtime
 
 from .conftest import ExportedModel
 
@@ -33,12 +34,6 @@ def vit_bundle(vit_export: ExportedModel) -> Path:
 @pytest.fixture
 def bundle_copy(vit_bundle: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(vit_bundle, tmp_path / "bundle"))
-
-
-@pytest.fixture
-def clean_settings() -> Iterator[None]:
-    yield
-    use_settings(None)
 
 
 @pytest.mark.export
@@ -148,23 +143,21 @@ def test_missing_or_invalid_bundle(tmp_path: Path) -> None:
         _ = Embedder(tmp_path).model_id
 
 
-def test_get_embedder_without_a_bundle(tmp_path: Path, clean_settings: None) -> None:
-    use_settings(load_settings(model_dir=tmp_path / "missing"))
+def test_the_configured_model_without_a_bundle(tmp_path: Path) -> None:
     with pytest.raises(ModelUnavailable, match="is not a directory"):
-        get_embedder()
-    use_settings(load_settings())
+        _ = Runtime(load_settings(model_dir=tmp_path / "missing")).configured_model
     from imagesearch.config import DEMO_MODEL_DIR
 
     if not DEMO_MODEL_DIR.is_dir():
         with pytest.raises(ModelUnavailable, match="demo bundle"):
-            get_embedder()
+            _ = Runtime(load_settings()).configured_model
 
 
 @pytest.mark.export
-def test_get_embedder_uses_model_dir(vit_bundle: Path, clean_settings: None) -> None:
-    use_settings(load_settings(model_dir=vit_bundle, ort_threads=1))
-    embedder = get_embedder()
-    assert embedder is get_embedder()
+def test_the_configured_model_is_model_dir(vit_bundle: Path) -> None:
+    runtime = Runtime(load_settings(model_dir=vit_bundle, ort_threads=1))
+    embedder = runtime.configured_model
+    assert embedder is runtime.configured_model
     assert isinstance(embedder, Embedder)
     assert embedder.bundle_dir == vit_bundle.resolve()
     assert embedder._threads == 1

@@ -15,10 +15,11 @@ from fastapi.testclient import TestClient
 from support.images import make_image
 from support.live import live_stack
 
-from imagesearch.auth.keys import ApiKeys
-from imagesearch.config import AuthMode, Settings, load_settings, use_settings
+from imagesearch.auth.api_keys import ApiKeys
+from imagesearch.config import AuthMode, Settings, load_settings
 from imagesearch.db import Database
 from imagesearch.local.server import local_app
+from imagesearch.runtime import configure, reset
 
 HOSTILE = [
     "'; DROP TABLE images; --",
@@ -166,7 +167,7 @@ def test_no_secrets_in_logs_or_error_bodies(
     dead = with_password.replace("host=", "host=/nonexistent")
     bodies: list[str] = []
     for url in (with_password, dead):
-        use_settings(
+        configure(
             load_settings(
                 database_url=url,
                 storage_url=f"file://{tmp_path}/o",
@@ -183,10 +184,7 @@ def test_no_secrets_in_logs_or_error_bodies(
                 c.post("/search", headers={"Authorization": f"Bearer {key}"}, json={"query": "x"}),
             ):
                 bodies.append(response.text)
-        from imagesearch.db.pool import close_databases
-
-        close_databases()
-    use_settings(None)
+    reset()
     everything = "\n".join(bodies) + caplog.text + "\n".join(capsys.readouterr())
     assert any('"status":503' in b for b in bodies)  # the dead database was reached for
     for secret in (password, key, wrong_key, "sign-Secret-77"):

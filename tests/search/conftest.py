@@ -14,9 +14,8 @@ from support.images import make_image
 from imagesearch.config import DEFAULT_TENANT_ID, Settings
 from imagesearch.db import Database
 from imagesearch.ingest.events import ObjectEvent
-from imagesearch.ingest.factory import ingestor_from_settings
 from imagesearch.local.server import local_app
-from imagesearch.storage import get_storage
+from imagesearch.runtime import get_runtime
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ def add_images(settings: Settings, db: Database, client: TestClient) -> AddImage
     def add(*pictures: dict[str, Any]) -> Gallery:
         ids: dict[str, UUID] = {}
         events = []
-        storage = get_storage()
+        storage = get_runtime().storage
         for picture in pictures:
             spec = dict(picture)
             name = spec.pop("name")
@@ -47,7 +46,7 @@ def add_images(settings: Settings, db: Database, client: TestClient) -> AddImage
             key = f"originals/{DEFAULT_TENANT_ID}/{image['id']}"
             info = storage.head(key)
             events.append(ObjectEvent("local", key, info.size, info.etag, None, "ObjectCreated:Put"))
-        ingestor_from_settings().process(events)
+        get_runtime().ingestor.ingest(events)
         return Gallery(ids)
 
     return add

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from imagesearch.config import DEFAULT_TENANT_ID, Settings, load_settings, use_settings
+from imagesearch.config import DEFAULT_TENANT_ID, Settings, load_settings
 from imagesearch.db import Database, migrate
-from imagesearch.db.pool import close_databases
 from imagesearch.local.postgres import EmbeddedPostgres
 from imagesearch.local.server import local_app
 from imagesearch.model.embedder import Embedder
-from imagesearch.search.models import QueryCache, normalise_query
+from imagesearch.model.query_cache import QueryCache, normalise_query
+from imagesearch.runtime import configure, reset
 
 
 class CountingModel:
@@ -68,7 +68,7 @@ def replica_url(postgres: EmbeddedPostgres) -> Iterator[str]:
     url = postgres.ensure_database(name)
     migrate.upgrade(url)
     yield url
-    close_databases()
+    reset()
     postgres.drop_database(name)
 
 
@@ -83,7 +83,7 @@ def test_search_reads_from_the_replica_when_one_is_set(
             (uuid.uuid4(), DEFAULT_TENANT_ID, "only on the replica"),
         )
     replica.close()
-    use_settings(load_settings(**{**settings.model_dump(), "database_replica_url": replica_url}))
+    configure(load_settings(**{**settings.model_dump(), "database_replica_url": replica_url}))
 
     with TestClient(local_app()) as client:
         found = client.post("/search", json={"query": "replica", "mode": "keyword"}).json()["results"]

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 from support.gallery import AddImages
 
 from imagesearch.cli.main import main
-from imagesearch.config import Settings, use_settings
+from imagesearch.config import Settings
 from imagesearch.db import Database
+from imagesearch.runtime import configure
 from imagesearch.search.shadow import overlap_at_k, rank_biased_overlap
 
 
@@ -31,7 +32,7 @@ def test_overlap_and_rbo() -> None:
 
 
 def with_shadow(settings: Settings, strategy: dict[str, Any], **extra: Any) -> None:
-    use_settings(
+    configure(
         settings.model_copy(
             update={"shadow_strategy": json.dumps(strategy), "shadow_sample_rate": 1.0, **extra}
         )

@@ -133,7 +133,7 @@ def test_every_control_is_labelled_and_reachable_by_keyboard(page: Any) -> None:
 def test_the_key_field_appears_when_the_api_asks_for_a_key(tmp_path: Path, model_bundle: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    from imagesearch.auth.keys import ApiKeys
+    from imagesearch.auth.api_keys import ApiKeys
     from imagesearch.db import Database
 
     overrides = {"model_dir": model_bundle, "auth_mode": "api_key"}

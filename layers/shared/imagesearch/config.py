@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 from urllib.parse import urlparse
 
-from pydantic import AfterValidator, AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-if TYPE_CHECKING:
-    from imagesearch.search.strategy import SearchStrategy
+from imagesearch.errors import InvalidRequest
 
 ENV_PREFIX = "IMAGESEARCH_"
 DEFAULT_TENANT_ID = "00000000-0000-0000-0000-000000000001"
@@ -23,6 +32,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 # The committed demo bundle: the model of the embedded default (see README, "Models").
 PACKAGE_DIR = Path(__file__).resolve().parent
 DEMO_MODEL_DIR = PACKAGE_DIR / "model" / "demo_bundle"
+
+# Decoded pictures over this many pixels are refused (decompression bombs included).
+DEFAULT_MAX_IMAGE_PIXELS = 64_000_000
 
 
 def _check_database_url(value: str) -> str:
@@ -47,8 +59,39 @@ class AuthMode(StrEnum):
     JWT = "jwt"
 
 
+class SearchStrategy(BaseModel):
+    """Model, index and fusion settings of one way of answering a query: the knobs a change to the search
+    path turns, and what shadow mode compares (the live strategy comes from the IMAGESEARCH_SEARCH_*
+    settings, a candidate from IMAGESEARCH_SHADOW_STRATEGY)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "live"
+    model_id: str | None = Field(default=None, description="None: the active model")
+    candidates: Annotated[int, Field(ge=1, le=1000)] = 200
+    ef_search: Annotated[int, Field(ge=1, le=1000)] = 200
+    weight_vector: Annotated[float, Field(ge=0)] = 1.0
+    weight_keyword: Annotated[float, Field(ge=0)] = 1.0
+    rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
+    endpoint: str | None = Field(default=None, description="another deployment's POST /search URL")
+    api_key: str | None = Field(default=None, description="credentials for `endpoint`", repr=False)
+
+    @property
+    def effective_ef_search(self) -> int:
+        # ef_search caps what the index returns: never below the candidates we ask for.
+        return max(self.ef_search, self.candidates)
+
+
+def parse_strategy(text: str) -> SearchStrategy:
+    """A strategy from JSON, e.g. '{"name": "ef200", "ef_search": 200}'."""
+    try:
+        return SearchStrategy.model_validate(json.loads(text))
+    except (ValueError, ValidationError) as e:
+        raise InvalidRequest(f"not a search strategy: {e}") from e
+
+
 def _alias(name: str) -> AliasChoices:
-    """Accept IMAGESEARCH_<NAME> and the bare <NAME> that DESIGN.md uses (DATABASE_URL, MODEL_DIR...)."""
+    """Accept IMAGESEARCH_<NAME> and the bare DATABASE_URL, MODEL_DIR and MODEL_URI the README names."""
     return AliasChoices(f"{ENV_PREFIX}{name}", name)
 
 
@@ -103,7 +146,7 @@ class Settings(BaseSettings):
 
     # --- uploads ---
     max_upload_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
-    max_image_pixels: Annotated[int, Field(gt=0)] = 64_000_000
+    max_image_pixels: Annotated[int, Field(gt=0)] = DEFAULT_MAX_IMAGE_PIXELS
 
     # --- search (defaults chosen from bench/relevance.py; see docs/search.md) ---
     search_candidates: Annotated[int, Field(ge=1, le=1000)] = 200
@@ -156,10 +199,15 @@ class Settings(BaseSettings):
         return level
 
     @property
+    def shadow_candidate(self) -> SearchStrategy | None:
+        """The candidate strategy shadow mode runs beside the live one, when it samples any request."""
+        if self.shadow_strategy is None or self.shadow_sample_rate <= 0:
+            return None
+        return parse_strategy(self.shadow_strategy)
+
+    @property
     def search_strategy(self) -> SearchStrategy:
         """The live search strategy."""
-        from imagesearch.search.strategy import SearchStrategy
-
         return SearchStrategy(
             name="live",
             candidates=self.search_candidates,
@@ -173,9 +221,6 @@ class Settings(BaseSettings):
     @classmethod
     def _check_shadow_strategy(cls, value: str | None) -> str | None:
         if value is not None:
-            from imagesearch.errors import InvalidRequest
-            from imagesearch.search.strategy import parse_strategy
-
             try:
                 parse_strategy(value)
             except InvalidRequest as e:
@@ -214,23 +259,3 @@ def load_settings(**overrides: object) -> Settings:
             )
             problems.append(f"{name}: {err['msg']}")
         raise SettingsError("invalid configuration:\n  " + "\n  ".join(problems)) from e
-
-
-_settings: Settings | None = None
-
-
-def get_settings() -> Settings:
-    """The process-wide settings, read from the environment once."""
-    global _settings
-    if _settings is None:
-        _settings = load_settings()
-    return _settings
-
-
-def use_settings(settings: Settings | None) -> Settings | None:
-    """Replace the process-wide settings (the local stack, tests); None re-reads the environment.
-
-    Returns the settings it replaced, so a caller can put them back."""
-    global _settings
-    previous, _settings = _settings, settings
-    return previous

@@ -8,19 +8,32 @@ EPS, which shells out to Ghostscript, are unreachable), and only after the magic
 from __future__ import annotations
 
 import functools
+import hashlib
 import io
 import struct
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from imagesearch.errors import ImageRejected, TooManyPixels
+from imagesearch.errors import ImageRejected, PayloadTooLarge, TooManyPixels
 from imagesearch.logs import logger
 
 # Pillow format names, in the order sniff_format tries them. AVIF is Pillow's own; HEIF (HEIC photos) comes
 # from pillow-heif, registered on the first HEIF image (its import costs a cold start nothing until then).
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF")
+# The content type of each, as records and responses give it.
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "AVIF": "image/avif",
+    "HEIF": "image/heic",
+}
 
 # ISO base media file brands (the `ftyp` box): AVIF, and HEIF images coded with HEVC (HEIC).
 _AVIF_BRANDS = {b"avif", b"avis"}
@@ -220,3 +233,30 @@ def _stretch(values: np.ndarray, low: float, high: float) -> np.ndarray:
     if high <= low:
         return np.zeros_like(values)
     return (values - low) * (255.0 / (high - low))
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    image: Image.Image
+    content_type: str
+    width: int
+    height: int
+    sha256: str
+    size: int
+
+
+def decode_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
+    """Validate untrusted bytes: within the size limit, a supported type by its bytes, fully decodable."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"the file is {len(data)} bytes; the limit is {max_bytes}")
+    image = open_image(data, max_pixels=max_pixels)
+    fmt = sniff_format(data)
+    assert fmt is not None  # open_image refused anything else
+    return DecodedImage(
+        image=image,
+        content_type=CONTENT_TYPES[fmt],
+        width=image.width,
+        height=image.height,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )

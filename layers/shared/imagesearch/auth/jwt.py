@@ -12,8 +12,7 @@ from typing import Any
 
 import jwt
 
-from imagesearch.auth.keys import get_or_create_tenant
-from imagesearch.auth.tenant import Tenant
+from imagesearch.auth.tenant import Tenant, get_or_create_tenant
 from imagesearch.db import Database
 from imagesearch.errors import ServiceUnavailable, Unauthorized
 

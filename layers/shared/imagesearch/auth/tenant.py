@@ -1,11 +1,14 @@
-"""The caller's tenant: every read and write is scoped to it."""
+"""The caller's tenant (every read and write is scoped to it), and SQL on the `tenants` table."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from uuid import UUID
 
+import psycopg
+
 from imagesearch.config import DEFAULT_TENANT_ID
+from imagesearch.errors import InvalidRequest
 
 
 @dataclass(frozen=True)
@@ -15,3 +18,20 @@ class Tenant:
 
 
 DEFAULT_TENANT = Tenant(id=UUID(DEFAULT_TENANT_ID), name="default")
+
+
+def get_or_create_tenant(conn: psycopg.Connection, name: str) -> Tenant:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidRequest("a tenant name is 1 to 200 characters")
+    row = conn.execute(
+        "INSERT INTO tenants (name) VALUES (%s) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
+        "RETURNING id, name",
+        (name,),
+    ).fetchone()
+    assert row is not None
+    return Tenant(id=row[0], name=row[1])
+
+
+def tenant_exists(conn: psycopg.Connection, tenant_id: UUID) -> bool:
+    return conn.execute("SELECT 1 FROM tenants WHERE id = %s", (tenant_id,)).fetchone() is not None

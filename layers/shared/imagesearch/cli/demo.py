@@ -31,7 +31,8 @@ def run_seed(args: argparse.Namespace) -> int:
     """Run `demo seed` with a progress bar and a summary."""
     from tqdm import tqdm
 
-    from imagesearch.demo.gallery import GALLERY_SEED, UploadOutcome, upload_gallery
+    from imagesearch.client.api import UploadOutcome
+    from imagesearch.demo.gallery import GALLERY_SEED, upload_gallery
 
     if args.count < 1:
         print("imagesearch: error: --count must be at least 1", file=sys.stderr)

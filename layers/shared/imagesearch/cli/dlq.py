@@ -25,20 +25,21 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from imagesearch.ingest import deadletters
+    from imagesearch.ingest import dead_letters
+    from imagesearch.local import dead_letters as local_dead_letters
 
     if args.data_dir is not None:
         if args.action == "list":
-            messages = deadletters.list_local(args.data_dir)
+            messages = local_dead_letters.list_local(args.data_dir)
             for message in messages:
                 print(f"{message.message_id}  received {message.receive_count}x  {message.summary}")
             print(f"{len(messages)} dead-lettered messages")
         else:
-            count = deadletters.replay_local(args.data_dir)
+            count = local_dead_letters.replay_local(args.data_dir)
             print(f"{count} messages put back; the running stack (or the next one started) delivers them")
         return 0
     if args.action == "list":
-        messages = deadletters.list_sqs(args.queue_url)
+        messages = dead_letters.list_sqs(args.queue_url)
         for message in messages:
             print(f"{message.message_id}  received {message.receive_count}x  {message.summary}")
         print(f"{len(messages)} dead-lettered messages (peeked, left in the queue)")
@@ -46,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.target_queue_url:
         print("imagesearch dlq replay: --target-queue-url is required with --queue-url")
         return 2
-    count = deadletters.replay_sqs(args.queue_url, args.target_queue_url)
+    count = dead_letters.replay_sqs(args.queue_url, args.target_queue_url)
     print(f"{count} messages moved from the dead-letter queue back to {args.target_queue_url}")
     return 0

@@ -25,7 +25,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from imagesearch.ingest.bulk import BulkUploader, FileOutcome, collect_files
+    from imagesearch.client.api import UploadOutcome
+    from imagesearch.client.bulk_upload import BulkUploader, collect_files
 
     files = collect_files(args.paths, recursive=args.recursive)
     if not files:
@@ -36,10 +37,10 @@ def run(args: argparse.Namespace) -> int:
     )
     with tqdm(total=len(files), unit="file", desc="ingest") as bar:
         result = uploader.run(files, progress=lambda _path, _outcome: bar.update(1))
-    added, skipped = result.count(FileOutcome.ADDED), result.count(FileOutcome.SKIPPED)
-    rejected, errors = result.count(FileOutcome.REJECTED), result.count(FileOutcome.ERROR)
+    added, skipped = result.count(UploadOutcome.ADDED), result.count(UploadOutcome.SKIPPED)
+    rejected, errors = result.count(UploadOutcome.REJECTED), result.count(UploadOutcome.ERROR)
     print(f"added {added}, skipped {skipped} (already there), rejected {rejected}, errors {errors}")
-    for outcome in (FileOutcome.REJECTED, FileOutcome.ERROR):
+    for outcome in (UploadOutcome.REJECTED, UploadOutcome.ERROR):
         for path, detail in result.files[outcome]:
             print(f"  {outcome}: {path}: {detail}")
-    return 1 if result.count(FileOutcome.ERROR) else 0
+    return 1 if result.count(UploadOutcome.ERROR) else 0

@@ -24,7 +24,7 @@ COMMAND_MODULES = [
     "reconcile",
     "dlq",
     "shadow",
-    "keys",
+    "api_keys",
     "demo",
     "invoke",
 ]

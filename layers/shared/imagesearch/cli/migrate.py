@@ -16,11 +16,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from imagesearch.config import get_settings, load_settings
+    from imagesearch.config import load_settings
     from imagesearch.db import migrate
 
-    url = load_settings(database_url=args.database_url).database_url if args.database_url else None
-    url = url or get_settings().database_url
+    url = load_settings(**({"database_url": args.database_url} if args.database_url else {})).database_url
     if not url:
         print("imagesearch migrate: set IMAGESEARCH_DATABASE_URL (or pass --database-url)")
         return 2

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from imagesearch.cli.target import add_target_arguments, target_settings
+from imagesearch.cli.target import add_target_arguments, target_runtime
 from imagesearch.logs import logger
 
 
@@ -62,19 +62,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_list(args: argparse.Namespace) -> int:
     """Run `model list`."""
-    from imagesearch.db import get_database
-    from imagesearch.search.report import format_table
+    from imagesearch.db import embeddings
+    from imagesearch.tables import format_table
 
-    with target_settings(args):
-        with get_database().connection() as conn:
-            rows = conn.execute(
-                """
-                SELECT m.id, m.state, m.dim,
-                       (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) AS vectors,
-                       (SELECT count(*) FROM images WHERE status = 'ready') AS ready
-                FROM models m ORDER BY m.created_at
-                """
-            ).fetchall()
+    with target_runtime(args) as runtime, runtime.database.connection() as conn:
+        rows = embeddings.coverage(conn)
     table = [
         [model_id, state, str(dim), str(vectors), f"{vectors / ready:.0%}" if ready else "-"]
         for model_id, state, dim, vectors, ready in rows
@@ -85,11 +77,10 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_activate(args: argparse.Namespace) -> int:
     """Run `model activate`."""
-    from imagesearch.db import get_database
     from imagesearch.ingest.reindex import activate
 
-    with target_settings(args):
-        activate(get_database(), args.model_id, force=args.force)
+    with target_runtime(args) as runtime:
+        activate(runtime.database, args.model_id, force=args.force)
     print(f"search now answers with {args.model_id}; the previous model is retired (its vectors are kept)")
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from imagesearch.cli.target import add_target_arguments, target_settings
+from imagesearch.cli.target import add_target_arguments, target_runtime
 
 
 def register(subparsers: Any) -> None:
@@ -23,17 +23,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from imagesearch.db import get_database
-    from imagesearch.ingest.factory import ingestor_from_settings
     from imagesearch.ingest.reconcile import reconcile
-    from imagesearch.storage import get_storage
 
-    with target_settings(args):
+    with target_runtime(args) as runtime:
         with tqdm(unit="item", desc="reconcile") as bar:
             report = reconcile(
-                get_database(),
-                get_storage(),
-                ingestor_from_settings(),
+                runtime.database,
+                runtime.storage,
+                runtime.ingestor,
                 pending_timeout_seconds=args.pending_timeout,
                 dry_run=args.dry_run,
                 progress=lambda _key: bar.update(1),

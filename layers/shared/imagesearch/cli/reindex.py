@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from imagesearch.cli.target import add_target_arguments, target_settings
+from imagesearch.cli.target import add_target_arguments, target_runtime
 
 
 def register(subparsers: Any) -> None:
@@ -22,22 +22,20 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from imagesearch.db import get_database
     from imagesearch.ingest.reindex import missing_count, reindex
-    from imagesearch.model.embedder import Embedder
-    from imagesearch.storage import get_storage
 
-    with target_settings(args) as settings:
-        model = Embedder(args.model_dir.resolve())
-        db = get_database()
+    with target_runtime(args) as runtime:
+        bundle = str(args.model_dir.resolve())
+        model = runtime.load_bundle(bundle)
+        db = runtime.database
         total = missing_count(db, model.model_id)
         with tqdm(total=total, unit="image", desc=f"reindex {model.model_id}") as bar:
             report = reindex(
-                db,
-                get_storage(),
+                runtime.models,
+                runtime.storage,
                 model,
-                bundle_uri=str(args.model_dir.resolve()),
-                max_image_pixels=settings.max_image_pixels,
+                bundle_uri=bundle,
+                max_image_pixels=runtime.settings.max_image_pixels,
                 batch_size=args.batch_size,
                 progress=bar.update,
             )

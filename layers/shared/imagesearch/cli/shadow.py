@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from imagesearch.cli.target import add_target_arguments, target_settings
+from imagesearch.cli.target import add_target_arguments, target_runtime
 
 
 def register(subparsers: Any) -> None:
@@ -20,11 +20,10 @@ def register(subparsers: Any) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from imagesearch.db import get_database
-    from imagesearch.search.report import render, shadow_report
+    from imagesearch.search.shadow_report import render, shadow_report
 
-    with target_settings(args):
-        reports = shadow_report(get_database(), since_hours=args.since_hours)
+    with target_runtime(args) as runtime:
+        reports = shadow_report(runtime.database, since_hours=args.since_hours)
     if not reports:
         print("no shadow comparisons recorded: set IMAGESEARCH_SHADOW_STRATEGY and _SHADOW_SAMPLE_RATE")
         return 0

@@ -1,4 +1,4 @@
-"""Which deployment a maintenance command acts on: the configured database, or a local stack's data."""
+"""Which deployment a maintenance command acts on: the configured one, or a local stack's data."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from imagesearch.config import Settings, get_settings, use_settings
-from imagesearch.db.pool import close_databases
-from imagesearch.storage.factory import use_storage
+from imagesearch.runtime import Runtime, get_runtime, using
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,19 +19,12 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def target_settings(args: argparse.Namespace) -> Iterator[Settings]:
-    """Process-wide settings for the command's target, restored afterwards."""
+def target_runtime(args: argparse.Namespace) -> Iterator[Runtime]:
+    """The runtime of the command's target: the environment's, or one over the local stack's data."""
     if args.data_dir is None:
-        yield get_settings()
+        yield get_runtime()
         return
     from imagesearch.local.datadir import open_data_dir
 
-    with open_data_dir(args.data_dir) as settings:
-        previous_settings = use_settings(settings)
-        previous_storage = use_storage(None)
-        try:
-            yield settings
-        finally:
-            close_databases()
-            use_settings(previous_settings)
-            use_storage(previous_storage)
+    with open_data_dir(args.data_dir) as settings, using(settings) as runtime:
+        yield runtime

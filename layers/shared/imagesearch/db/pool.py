@@ -13,7 +13,6 @@ import psycopg
 import psycopg_pool
 from pgvector.psycopg import register_vector
 
-from imagesearch.config import get_settings
 from imagesearch.errors import DatabaseUnavailable
 from imagesearch.logs import logger
 
@@ -141,66 +140,3 @@ def hnsw_settings(ef_search: int) -> dict[str, str]:
         "hnsw.iterative_scan": "relaxed_order",
         "hnsw.max_scan_tuples": str(HNSW_MAX_SCAN_TUPLES),
     }
-
-
-def database_from_settings(url: str, *, name: str) -> Database:
-    settings = get_settings()
-    return Database(
-        url,
-        min_size=settings.db_pool_min,
-        max_size=settings.db_pool_max,
-        idle_check_seconds=settings.db_idle_check_seconds,
-        connect_timeout=settings.db_connect_timeout,
-        statement_timeout_ms=settings.db_statement_timeout_ms,
-        # The live search strategy's HNSW settings, once per connection rather than once per query.
-        session_settings=hnsw_settings(settings.search_strategy.effective_ef_search),
-        name=name,
-    )
-
-
-_databases: dict[str, Database] = {}
-_databases_lock = threading.Lock()
-
-
-def _cached(role: str, url: str | None) -> Database:
-    if url is None:
-        raise DatabaseUnavailable("IMAGESEARCH_DATABASE_URL is not set")
-    with _databases_lock:
-        database = _databases.get(role)
-        if database is None or database.url != url:
-            # New settings name another database: the old pool must not keep answering for it.
-            if database is not None:
-                database.close()
-            database = _databases[role] = database_from_settings(url, name=f"imagesearch-{role}")
-        return database
-
-
-def primary_url() -> str | None:
-    """DATABASE_URL, else the URL held by the DATABASE_SECRET_ARN secret (read once per container)."""
-    settings = get_settings()
-    if settings.database_url is None and settings.database_secret_arn is not None:
-        from imagesearch.db.secret import database_url_from_secret
-
-        return database_url_from_secret(settings.database_secret_arn)
-    return settings.database_url
-
-
-def get_database() -> Database:
-    """The primary database (reads and writes), created on first use."""
-    return _cached("primary", primary_url())
-
-
-def get_search_database() -> Database:
-    """The search path's database: the read replica when one is configured, else the primary."""
-    settings = get_settings()
-    if settings.database_replica_url is None:
-        return get_database()
-    return _cached("replica", settings.database_replica_url)
-
-
-def close_databases() -> None:
-    """Close every pool made by the getters above (the next call makes new ones from settings)."""
-    with _databases_lock:
-        for database in _databases.values():
-            database.close()
-        _databases.clear()

@@ -2,48 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from imagesearch.auth.keys import KEY_PREFIX, ApiKeys
+from imagesearch.auth.api_keys import KEY_PREFIX
 from imagesearch.auth.tenant import DEFAULT_TENANT, Tenant
-from imagesearch.config import AuthMode, Settings, get_settings
-from imagesearch.db import get_database, get_search_database
+from imagesearch.config import AuthMode
 from imagesearch.errors import Unauthorized
-from imagesearch.http.deps import per_process
-
-if TYPE_CHECKING:  # PyJWT and cryptography load only in jwt mode (~40 ms of a cold start otherwise)
-    from imagesearch.auth.jwt import JwtVerifier
-
-
-def _authenticators_for(settings: Settings) -> tuple[ApiKeys, JwtVerifier | None]:
-    """One set per process (they cache keys and JWKS); rebuilt if the settings are replaced."""
-
-    def build() -> tuple[ApiKeys, JwtVerifier | None]:
-        keys = ApiKeys(
-            get_search_database(),  # a read: the replica will do on the search path
-            writer=get_database(),
-            touch_seconds=settings.api_key_touch_seconds,
-            cache_seconds=settings.api_key_cache_seconds,
-        )
-        if settings.auth_mode is not AuthMode.JWT:
-            return keys, None
-        from imagesearch.auth.jwt import JwtVerifier
-
-        assert settings.jwt_issuer and settings.jwt_audience and settings.jwt_jwks_url
-        verifier = JwtVerifier(
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            jwks_url=settings.jwt_jwks_url,
-            algorithms=[a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()],
-            tenant_claim=settings.jwt_tenant_claim,
-            leeway_seconds=settings.jwt_leeway_seconds,
-        )
-        return keys, verifier
-
-    return per_process("authenticators", (settings,), build)
+from imagesearch.runtime import get_runtime
 
 
 def credentials(request: Request) -> str | None:
@@ -63,15 +31,15 @@ async def current_tenant(request: Request) -> Tenant:
 
     Async, so the common cases (auth off, a key verified moments ago) cost no thread-pool hop; a database
     lookup or a JWKS fetch runs in the pool."""
-    settings = get_settings()
-    if settings.auth_mode is AuthMode.NONE:
+    runtime = get_runtime()
+    if runtime.settings.auth_mode is AuthMode.NONE:
         return DEFAULT_TENANT
     token = credentials(request)
     if not token:
         raise Unauthorized("authentication required: send an API key or a bearer token")
-    keys, verifier = _authenticators_for(settings)
+    keys, verifier = runtime.api_keys, runtime.jwt
     if verifier is not None and not token.startswith(KEY_PREFIX):
-        return await run_in_threadpool(verifier.tenant, token, get_database())
+        return await run_in_threadpool(verifier.tenant, token, runtime.database)
     cached = keys.cached(token)
     if cached is not None:
         return cached

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from imagesearch.errors import ServiceUnavailable
 from imagesearch.http.deps import DbDep
+from imagesearch.runtime import get_runtime
 
 router = APIRouter(tags=["health"])
 
@@ -21,10 +22,8 @@ class Health(BaseModel):
 
 
 def _model_id() -> str | None:
-    from imagesearch.model.embedder import get_embedder
-
     try:
-        return get_embedder().model_id
+        return get_runtime().configured_model.model_id
     except ServiceUnavailable:
         return None
 

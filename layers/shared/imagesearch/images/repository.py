@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -13,6 +13,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from imagesearch.db import embeddings
 from imagesearch.errors import InvalidRequest
 
 
@@ -39,10 +40,28 @@ class ImageRecord:
     updated_at: datetime
 
 
-COLUMNS = (
-    "id, tenant_id, storage_key, status, error, title, description, tags, filename, content_type, size, "
-    "width, height, sha256, attempts, object_etag, sequencer, created_at, updated_at"
-)
+COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
+
+
+@dataclass(frozen=True)
+class NewImage:
+    """What a new record is made of; the rest starts at its default (pending, no attempts yet)."""
+
+    id: UUID
+    tenant_id: UUID
+    storage_key: str
+    filename: str | None
+    title: str | None
+    description: str | None
+    tags: list[str]
+    content_type: str | None
+    size: int | None
+    width: int | None = None
+    height: int | None = None
+    sha256: str | None = None
+
+
+_NEW_COLUMNS = [f.name for f in fields(NewImage)]
 
 
 def _one(conn: psycopg.Connection, query: str, params: Any) -> ImageRecord | None:
@@ -51,46 +70,13 @@ def _one(conn: psycopg.Connection, query: str, params: Any) -> ImageRecord | Non
         return cur.fetchone()
 
 
-def insert(
-    conn: psycopg.Connection,
-    *,
-    image_id: UUID,
-    tenant_id: UUID,
-    storage_key: str,
-    filename: str | None,
-    title: str | None,
-    description: str | None,
-    tags: list[str],
-    content_type: str | None,
-    size: int | None,
-    width: int | None = None,
-    height: int | None = None,
-    sha256: str | None = None,
-) -> ImageRecord | None:
+def insert(conn: psycopg.Connection, new: NewImage) -> ImageRecord | None:
     """A new pending record; None when the tenant already has an image with these bytes."""
     return _one(
         conn,
-        f"""
-        INSERT INTO images (id, tenant_id, storage_key, filename, title, description, tags,
-                            content_type, size, width, height, sha256)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-        ON CONFLICT (tenant_id, sha256) DO NOTHING
-        RETURNING {COLUMNS}
-        """,
-        (
-            image_id,
-            tenant_id,
-            storage_key,
-            filename,
-            title,
-            description,
-            tags,
-            content_type,
-            size,
-            width,
-            height,
-            sha256,
-        ),
+        f"INSERT INTO images ({', '.join(_NEW_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_NEW_COLUMNS))}) "
+        f"ON CONFLICT (tenant_id, sha256) DO NOTHING RETURNING {COLUMNS}",
+        [getattr(new, name) for name in _NEW_COLUMNS],
     )
 
 
@@ -211,7 +197,7 @@ def mark_failed(
         (error, object_etag, sequencer, image_id),
     )
     # A replaced object that is now bad must not be found by the vectors of its predecessor.
-    conn.execute("DELETE FROM embeddings WHERE image_id = %s", (image_id,))
+    embeddings.delete_for_image(conn, image_id)
 
 
 def mark_ready(
@@ -233,4 +219,35 @@ def mark_ready(
         WHERE id = %s
         """,
         (content_type, size, width, height, sha256, object_etag, sequencer, image_id),
+    )
+
+
+# --- maintenance (reconcile, the local stack) -------------------------------------------------------------
+
+
+def exists(conn: psycopg.Connection, *, storage_key: str | None = None, image_id: UUID | None = None) -> bool:
+    """Whether a record (of any tenant) has this storage key, or this id."""
+    if storage_key is not None:
+        row = conn.execute("SELECT 1 FROM images WHERE storage_key = %s", (storage_key,)).fetchone()
+    else:
+        row = conn.execute("SELECT 1 FROM images WHERE id = %s", (image_id,)).fetchone()
+    return row is not None
+
+
+def pending(conn: psycopg.Connection, *, unchanged_for_seconds: float = 0.0) -> list[tuple[UUID, str]]:
+    """(id, storage key) of every pending record not changed for that long, oldest change first."""
+    rows = conn.execute(
+        "SELECT id, storage_key FROM images WHERE status = 'pending' "
+        "AND updated_at <= now() - make_interval(secs => %s) ORDER BY updated_at",
+        (unchanged_for_seconds,),
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def fail_pending(conn: psycopg.Connection, image_id: UUID, error: str) -> None:
+    """Mark the record failed unless it left pending meanwhile."""
+    conn.execute(
+        "UPDATE images SET status = 'failed', error = %s, updated_at = now() "
+        "WHERE id = %s AND status = 'pending'",
+        (error, image_id),
     )

@@ -11,6 +11,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from imagesearch.errors import InvalidRequest
+from imagesearch.imaging import CONTENT_TYPES
 
 ImageStatus = Literal["pending", "ready", "failed"]
 
@@ -21,18 +22,7 @@ MAX_TAGS = 50
 MAX_TAG = 64
 
 # What a client may announce for a direct upload; the bytes decide in the end (sniffed on arrival).
-UPLOAD_CONTENT_TYPES = frozenset(
-    {
-        "image/jpeg",
-        "image/png",
-        "image/webp",
-        "image/gif",
-        "image/bmp",
-        "image/tiff",
-        "image/heic",
-        "image/avif",
-    }
-)
+UPLOAD_CONTENT_TYPES = frozenset(CONTENT_TYPES.values())
 
 
 def strip_control_characters(value: str) -> str:
@@ -131,6 +121,11 @@ class ImagePublic(BaseModel):
     updated_at: datetime
     url: str | None = Field(description="short-lived URL of the original")
     thumbnail_url: str | None = Field(description="short-lived URL of the 256 px WebP thumbnail, once ready")
+
+    @classmethod
+    def from_record(cls, record: Any, *, url: str | None, thumbnail_url: str | None) -> ImagePublic:
+        """The public fields of a stored record (its other fields are left out) and its URLs."""
+        return cls.model_validate({**vars(record), "url": url, "thumbnail_url": thumbnail_url})
 
 
 class ImageList(BaseModel):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
-
-from PIL import Image
 
 from imagesearch.auth.tenant import Tenant
 from imagesearch.db import Database
@@ -19,7 +16,7 @@ from imagesearch.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
-from imagesearch.images import keys, repository
+from imagesearch.images import object_keys, repository
 from imagesearch.images.repository import ImageRecord
 from imagesearch.images.schemas import (
     UPLOAD_CONTENT_TYPES,
@@ -33,48 +30,10 @@ from imagesearch.images.schemas import (
     clean_tags,
     clean_title,
 )
-from imagesearch.imaging import open_image, sniff_format
+from imagesearch.imaging import decode_upload
 from imagesearch.logs import logger
 from imagesearch.storage import ObjectStorage
 from imagesearch.storage.urls import UrlCache
-
-CONTENT_TYPES = {
-    "JPEG": "image/jpeg",
-    "PNG": "image/png",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-    "BMP": "image/bmp",
-    "TIFF": "image/tiff",
-    "AVIF": "image/avif",
-    "HEIF": "image/heic",
-}
-
-
-@dataclass(frozen=True)
-class DecodedImage:
-    image: Image.Image
-    content_type: str
-    width: int
-    height: int
-    sha256: str
-    size: int
-
-
-def decode_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
-    """Validate untrusted bytes: within the size limit, a supported type by its bytes, fully decodable."""
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(f"the file is {len(data)} bytes; the limit is {max_bytes}")
-    image = open_image(data, max_pixels=max_pixels)
-    fmt = sniff_format(data)
-    assert fmt is not None  # open_image refused anything else
-    return DecodedImage(
-        image=image,
-        content_type=CONTENT_TYPES[fmt],
-        width=image.width,
-        height=image.height,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-    )
 
 
 class ImageService:
@@ -103,25 +62,8 @@ class ImageService:
         url = self.urls.get(record.storage_key) if record.status != "pending" else None
         thumbnail_url = None
         if record.status == "ready":
-            thumbnail_url = self.urls.get(keys.thumbnail_key(record.tenant_id, record.id))
-        return ImagePublic(
-            id=record.id,
-            status=record.status,  # type: ignore[arg-type]
-            error=record.error,
-            title=record.title,
-            description=record.description,
-            tags=record.tags,
-            filename=record.filename,
-            content_type=record.content_type,
-            size=record.size,
-            width=record.width,
-            height=record.height,
-            sha256=record.sha256,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            url=url,
-            thumbnail_url=thumbnail_url,
-        )
+            thumbnail_url = self.urls.get(object_keys.thumbnail_key(record.tenant_id, record.id))
+        return ImagePublic.from_record(record, url=url, thumbnail_url=thumbnail_url)
 
     # --- uploads -------------------------------------------------------------------------------------------
     def upload(
@@ -138,47 +80,33 @@ class ImageService:
         title, description = clean_title(title), clean_description(description)
         filename, tag_list = clean_filename(filename), clean_tags(tags) or []
         decoded = decode_upload(data, max_bytes=self.max_upload_bytes, max_pixels=self.max_image_pixels)
-
-        with self.db.connection() as conn:
-            existing = repository.get_by_sha256(conn, tenant.id, decoded.sha256)
-        if existing is not None:
-            return self.public(existing), False
-
-        image_id = uuid.uuid4()
-        key = keys.original_key(tenant.id, image_id)
-        with self.db.connection() as conn:
-            record = repository.insert(
-                conn,
-                image_id=image_id,
-                tenant_id=tenant.id,
-                storage_key=key,
-                filename=filename,
-                title=title,
-                description=description,
-                tags=tag_list,
-                content_type=decoded.content_type,
-                size=decoded.size,
-                width=decoded.width,
-                height=decoded.height,
-                sha256=decoded.sha256,
-            )
-            if record is None:  # the same bytes arrived concurrently: theirs won
-                existing = repository.get_by_sha256(conn, tenant.id, decoded.sha256)
-                assert existing is not None
-                return self.public(existing), False
+        record, created = self._insert(
+            tenant,
+            filename=filename,
+            title=title,
+            description=description,
+            tags=tag_list,
+            content_type=decoded.content_type,
+            size=decoded.size,
+            width=decoded.width,
+            height=decoded.height,
+            sha256=decoded.sha256,
+        )
+        if not created:
+            return self.public(record), False
         # The row is committed before the object exists, so the object-created event always finds it.
         try:
             self.storage.put(
-                key,
+                record.storage_key,
                 data,
                 content_type=decoded.content_type,
-                metadata={"image-id": str(image_id), "sha256": decoded.sha256},
+                metadata={"image-id": str(record.id), "sha256": decoded.sha256},
             )
         except ServiceUnavailable:
             with self.db.connection() as conn:
-                repository.delete(conn, tenant.id, image_id)
+                repository.delete(conn, tenant.id, record.id)
             raise
-        logger.info("image uploaded", extra={"image_id": str(image_id), "size": decoded.size})
+        logger.info("image uploaded", extra={"image_id": str(record.id), "size": decoded.size})
         return self.public(record), True
 
     def create_upload(self, tenant: Tenant, body: UploadCreate) -> tuple[UploadPublic, bool]:
@@ -192,37 +120,31 @@ class ImageService:
             )
         if body.size > self.max_upload_bytes:
             raise PayloadTooLarge(f"{body.size} bytes is over the limit of {self.max_upload_bytes}")
-        image_id = uuid.uuid4()
-        key = keys.original_key(tenant.id, image_id)
-        sha256 = body.sha256.lower() if body.sha256 else None
-        with self.db.connection() as conn:
-            record = repository.insert(
-                conn,
-                image_id=image_id,
-                tenant_id=tenant.id,
-                storage_key=key,
-                filename=body.filename,
-                title=body.title,
-                description=body.description,
-                tags=body.tags or [],
-                content_type=content_type,
-                size=body.size,
-                sha256=sha256,  # as announced; the embed function replaces it with the real one
+        record, created = self._insert(
+            tenant,
+            filename=body.filename,
+            title=body.title,
+            description=body.description,
+            tags=body.tags or [],
+            content_type=content_type,
+            size=body.size,
+            sha256=body.sha256.lower() if body.sha256 else None,  # as announced; checked on arrival
+        )
+        if not created:
+            empty = UploadPublic(
+                id=record.id,
+                upload_url=None,
+                method="PUT",
+                headers={},
+                expires_at=None,
+                image=self.public(record),
             )
-            if record is None:
-                assert sha256 is not None  # only a hash can clash
-                existing = repository.get_by_sha256(conn, tenant.id, sha256)
-                assert existing is not None
-                public = self.public(existing)
-                empty = UploadPublic(
-                    id=existing.id, upload_url=None, method="PUT", headers={}, expires_at=None, image=public
-                )
-                return empty, False
+            return empty, False
         presigned = self.storage.presigned_put(
-            key, content_type=content_type, size=body.size, expires_in=self.url_expiry_seconds
+            record.storage_key, content_type=content_type, size=body.size, expires_in=self.url_expiry_seconds
         )
         upload = UploadPublic(
-            id=image_id,
+            id=record.id,
             upload_url=presigned.url,
             method="PUT",
             headers=dict(presigned.headers),
@@ -230,6 +152,25 @@ class ImageService:
             image=self.public(record),
         )
         return upload, True
+
+    def _insert(self, tenant: Tenant, **fields: Any) -> tuple[ImageRecord, bool]:
+        """A new pending record under a new id; (record, True). When the tenant already has the bytes of
+        `fields["sha256"]`: (that record, False)."""
+        image_id = uuid.uuid4()
+        new = repository.NewImage(
+            id=image_id,
+            tenant_id=tenant.id,
+            storage_key=object_keys.original_key(tenant.id, image_id),
+            **fields,
+        )
+        with self.db.connection() as conn:
+            record = repository.insert(conn, new)
+            if record is not None:
+                return record, True
+            # Only the bytes' hash can clash (maybe with an upload of the same bytes a moment ago).
+            existing = repository.get_by_sha256(conn, tenant.id, fields["sha256"])
+        assert existing is not None
+        return existing, False
 
     # --- reads and changes ---------------------------------------------------------------------------------
     def get(self, tenant: Tenant, image_id: UUID) -> ImagePublic:
@@ -285,7 +226,7 @@ class ImageService:
             raise NotFound(f"no image {image_id}")
         # The row goes first: a late event for the object then finds no record and drops the object. If
         # storage fails here, `imagesearch reconcile` removes the orphans later; the image is gone either way.
-        for key in (record.storage_key, keys.thumbnail_key(record.tenant_id, record.id)):
+        for key in (record.storage_key, object_keys.thumbnail_key(record.tenant_id, record.id)):
             try:
                 self.storage.delete(key)
             except ObjectNotFound:

@@ -2,9 +2,9 @@
 
 Three phases, so one model run serves a whole batch while each message still succeeds or fails alone:
 `prepare` (find the record, download, decode, thumbnail), `embed` (every prepared image of the batch in one
-call per model) and `commit` (one transaction per object; raises for transient faults so that message is
-retried). Safe under at-least-once delivery: the same event twice, events out of order, and objects deleted
-or replaced before their event all leave a correct state.
+call per model) and `save` (one transaction per object: the vectors and `ready`, or `failed` with a reason;
+raises for transient faults so that message is retried). Safe under at-least-once delivery: the same event
+twice, events out of order, and objects deleted or replaced before their event all leave a correct state.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from enum import StrEnum
 import numpy as np
 import psycopg
 
-from imagesearch.db import Database
-from imagesearch.db import models as model_rows
+from imagesearch.auth.tenant import tenant_exists
+from imagesearch.db import Database, embeddings
 from imagesearch.errors import ImageRejected, ObjectNotFound, PayloadTooLarge
-from imagesearch.images import keys, repository
+from imagesearch.images import object_keys, repository
 from imagesearch.images.repository import ImageRecord
 from imagesearch.images.schemas import clean_description, clean_filename, clean_tags, clean_title
-from imagesearch.images.service import DecodedImage, decode_upload
 from imagesearch.images.thumbnails import THUMBNAIL_CONTENT_TYPE, make_thumbnail
+from imagesearch.imaging import DecodedImage, decode_upload
 from imagesearch.ingest.events import ObjectEvent
 from imagesearch.logs import logger
 from imagesearch.model.embedder import EmbeddingModel
@@ -43,9 +43,9 @@ class Prepared:
     key: str | None = None
     record: ImageRecord | None = None
     decoded: DecodedImage | None = None
-    outcome: Outcome | None = None  # set when decided before commit
+    outcome: Outcome | None = None  # set when decided before saving
     note: str = ""
-    transient: BaseException | None = None  # raised at commit: the message is retried
+    transient: BaseException | None = None  # raised when saved: the message is retried
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -73,18 +73,18 @@ class Ingestor:
         self.max_upload_bytes = max_upload_bytes
         self.max_image_pixels = max_image_pixels
 
-    # --- the whole pipeline, for direct (non-SQS) invocations ----------------------------------------------
-    def process(self, events: Sequence[ObjectEvent]) -> list[Outcome]:
-        """Prepare, embed and commit; raises the first transient fault after committing the rest."""
-        return self.finish([self.prepare(event) for event in events])
+    # --- the whole pipeline --------------------------------------------------------------------------------
+    def ingest(self, events: Sequence[ObjectEvent]) -> list[Outcome]:
+        """Prepare, embed and save; raises the first transient fault after saving the rest."""
+        return self.embed_and_save([self.prepare(event) for event in events])
 
-    def finish(self, prepared: list[Prepared]) -> list[Outcome]:
-        """Embed and commit prepared items; raises the first transient fault after committing the rest."""
+    def embed_and_save(self, prepared: list[Prepared]) -> list[Outcome]:
+        """Embed and save prepared items; raises the first transient fault after saving the rest."""
         outcomes: list[Outcome] = []
         first_fault: BaseException | None = None
         for item in self.embed(prepared):
             try:
-                outcomes.append(self.commit(item))
+                outcomes.append(self.save(item))
             except Exception as e:
                 first_fault = first_fault or e
         if first_fault is not None:
@@ -113,7 +113,7 @@ class Ingestor:
         event = item.event
         if key is None:
             key = self.storage.key_from_event(event.bucket, event.key)
-        parsed = keys.parse_original_key(key) if key else None
+        parsed = object_keys.parse_original_key(key) if key else None
         if key is None or parsed is None:
             item.outcome, item.note = Outcome.SKIPPED, "not an original under this store"
             return
@@ -141,17 +141,11 @@ class Ingestor:
 
         try:
             info = self.storage.head(key)
-        except ObjectNotFound:
-            item.outcome, item.note = (
-                Outcome.FAILED,
-                "missing: the object was deleted before it was processed",
-            )
-            return
-        if info.size > self.max_upload_bytes:
-            raise ImageRejected(
-                f"the object is {info.size} bytes; the limit is {self.max_upload_bytes}", reason="too_large"
-            )
-        try:
+            if info.size > self.max_upload_bytes:
+                raise ImageRejected(
+                    f"the object is {info.size} bytes; the limit is {self.max_upload_bytes}",
+                    reason="too_large",
+                )
             data = self.storage.get(key)
         except ObjectNotFound:
             item.outcome, item.note = (
@@ -166,7 +160,7 @@ class Ingestor:
         except PayloadTooLarge as e:
             raise ImageRejected(e.detail, reason="too_large") from e
         self.storage.put(
-            keys.thumbnail_key(record.tenant_id, record.id),
+            object_keys.thumbnail_key(record.tenant_id, record.id),
             make_thumbnail(item.decoded.image),
             content_type=THUMBNAIL_CONTENT_TYPE,
         )
@@ -175,7 +169,7 @@ class Ingestor:
         self, conn: psycopg.Connection, key: str, tenant_id: uuid.UUID, name: str
     ) -> ImageRecord | None:
         """A pending record for an object put under originals/<tenant>/ by another tool (its metadata)."""
-        if conn.execute("SELECT 1 FROM tenants WHERE id = %s", (tenant_id,)).fetchone() is None:
+        if not tenant_exists(conn, tenant_id):
             return None
         try:
             metadata = dict(self.storage.head(key).metadata)
@@ -189,19 +183,20 @@ class Ingestor:
             tags = clean_tags([metadata["tags"]] if metadata.get("tags") else []) or []
         except Exception:  # metadata we cannot use is dropped, the image still counts
             title, description, tags = None, None, []
-        repository.insert(
+        return repository.insert(
             conn,
-            image_id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            storage_key=key,
-            filename=clean_filename(name),
-            title=title,
-            description=description,
-            tags=tags,
-            content_type=None,
-            size=None,
+            repository.NewImage(
+                id=uuid.uuid4(),
+                tenant_id=tenant_id,
+                storage_key=key,
+                filename=clean_filename(name),
+                title=title,
+                description=description,
+                tags=tags,
+                content_type=None,
+                size=None,
+            ),
         )
-        return repository.get_by_key(conn, key)
 
     # --- phase 2 -------------------------------------------------------------------------------------------
     def embed(self, prepared: list[Prepared]) -> list[Prepared]:
@@ -226,8 +221,8 @@ class Ingestor:
         return prepared
 
     # --- phase 3 -------------------------------------------------------------------------------------------
-    def commit(self, item: Prepared) -> Outcome:
-        """Write the result of one object; raises the transient fault met earlier, or a new one."""
+    def save(self, item: Prepared) -> Outcome:
+        """Write the outcome of one object; raises the transient fault met earlier, or a new one."""
         if item.transient is not None:
             raise item.transient
         if item.outcome is Outcome.SKIPPED:
@@ -239,7 +234,9 @@ class Ingestor:
         with self.db.connection() as conn:
             current = repository.get_by_key(conn, record.storage_key, for_update=True)
             if current is None:
-                self._delete_quietly(record.storage_key, keys.thumbnail_key(record.tenant_id, record.id))
+                self._delete_quietly(
+                    record.storage_key, object_keys.thumbnail_key(record.tenant_id, record.id)
+                )
                 return Outcome.SKIPPED
             if sequencer_order(event.sequencer) < sequencer_order(current.sequencer):
                 return Outcome.SKIPPED  # a newer version was processed while we worked
@@ -259,9 +256,7 @@ class Ingestor:
                 )
                 return Outcome.FAILED
             for model_id, vector in item.vectors.items():
-                model_rows.upsert_embedding(
-                    conn, image_id=record.id, tenant_id=record.tenant_id, model_id=model_id, embedding=vector
-                )
+                embeddings.upsert(conn, image_id=record.id, model_id=model_id, embedding=vector)
             repository.mark_ready(
                 conn,
                 record.id,

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from imagesearch.db import Database
 from imagesearch.errors import ObjectNotFound
-from imagesearch.images import keys
+from imagesearch.images import object_keys, repository
 from imagesearch.ingest.processor import Ingestor, Outcome, Prepared
 from imagesearch.storage import ObjectStorage
 
@@ -61,11 +61,7 @@ def _stuck_pending(
     progress: Progress,
 ) -> None:
     with db.connection() as conn:
-        rows = conn.execute(
-            "SELECT id, storage_key FROM images WHERE status = 'pending' "
-            "AND updated_at < now() - make_interval(secs => %s) ORDER BY updated_at",
-            (timeout,),
-        ).fetchall()
+        rows = repository.pending(conn, unchanged_for_seconds=timeout)
     for image_id, key in rows:
         progress(key)
         try:
@@ -74,10 +70,8 @@ def _stuck_pending(
             report.missing_failed += 1
             if not dry_run:
                 with db.connection() as conn:
-                    conn.execute(
-                        "UPDATE images SET status = 'failed', error = %s, updated_at = now() "
-                        "WHERE id = %s AND status = 'pending'",
-                        (f"missing: no object arrived within {int(timeout)} seconds", image_id),
+                    repository.fail_pending(
+                        conn, image_id, f"missing: no object arrived within {int(timeout)} seconds"
                     )
             continue
         if dry_run:
@@ -95,15 +89,17 @@ def _stray_objects(
     progress: Progress,
 ) -> None:
     foreign: list[Prepared] = []
-    for info in storage.list(keys.ORIGINALS):
+    for info in storage.list(object_keys.ORIGINALS):
         progress(info.key)
-        parsed = keys.parse_original_key(info.key)
+        parsed = object_keys.parse_original_key(info.key)
         if parsed is None or _has_record(db, storage_key=info.key):
             continue
         if parsed.image_id is not None:  # our naming: its record was deleted
             report.orphans_deleted += 1
             if not dry_run:
-                _delete(storage, [info.key, keys.thumbnail_key(parsed.tenant_id, parsed.image_id)], report)
+                _delete(
+                    storage, [info.key, object_keys.thumbnail_key(parsed.tenant_id, parsed.image_id)], report
+                )
             continue
         report.foreign_found += 1
         if not dry_run:
@@ -114,9 +110,9 @@ def _stray_objects(
     if foreign:
         _run(ingestor, foreign, report)
 
-    for info in storage.list(keys.THUMBNAILS):
+    for info in storage.list(object_keys.THUMBNAILS):
         progress(info.key)
-        name = info.key[len(keys.THUMBNAILS) :].partition("/")[2]
+        name = info.key[len(object_keys.THUMBNAILS) :].partition("/")[2]
         try:
             image_id = UUID(name.removesuffix(".webp"))
         except ValueError:
@@ -129,17 +125,13 @@ def _stray_objects(
 
 def _has_record(db: Database, *, storage_key: str | None = None, image_id: UUID | None = None) -> bool:
     with db.connection() as conn:
-        if storage_key is not None:
-            row = conn.execute("SELECT 1 FROM images WHERE storage_key = %s", (storage_key,)).fetchone()
-        else:
-            row = conn.execute("SELECT 1 FROM images WHERE id = %s", (image_id,)).fetchone()
-    return row is not None
+        return repository.exists(conn, storage_key=storage_key, image_id=image_id)
 
 
 def _run(ingestor: Ingestor, prepared: list[Prepared], report: ReconcileReport) -> None:
     for item in ingestor.embed(prepared):
         try:
-            report.count(ingestor.commit(item))
+            report.count(ingestor.save(item))
         except Exception as e:  # left as it was; the next run tries again
             report.errors.append(f"{item.key}: {e}")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imagesearch.ingest.events import s3_notification, sqs_message
+from imagesearch.local.aws_events import s3_notification, sqs_message
 from imagesearch.local.context import LocalLambdaContext
 from imagesearch.logs import logger
 from imagesearch.storage.base import ObjectInfo

@@ -9,16 +9,18 @@ from typing import IO, Any
 
 from fastapi import FastAPI
 
-from imagesearch.config import AuthMode, Settings, use_settings
+from imagesearch.config import AuthMode, Settings
 from imagesearch.db import migrate
-from imagesearch.db.pool import close_databases
+from imagesearch.errors import ObjectNotFound
+from imagesearch.images import repository
 from imagesearch.local.datadir import DATABASE, DataDir
 from imagesearch.local.events import LocalEventQueue
 from imagesearch.local.functions import load_function
 from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS, EmbeddedPostgres
 from imagesearch.local.server import local_app
 from imagesearch.logs import logger
-from imagesearch.storage.factory import storage_from_url, use_storage
+from imagesearch.runtime import Runtime, configure, reset
+from imagesearch.storage.factory import storage_from_url
 from imagesearch.storage.filesystem import FileSystemStorage
 
 
@@ -34,6 +36,7 @@ class LocalStack:
     pg_settings: dict[str, str] = field(default_factory=lambda: dict(LOCAL_SERVER_SETTINGS))
 
     settings: Settings | None = None
+    runtime: Runtime | None = None
     storage: FileSystemStorage | None = None
     events: LocalEventQueue | None = None
     app: FastAPI | None = None
@@ -74,8 +77,6 @@ class LocalStack:
             values["auth_mode"] = AuthMode.API_KEY
         values.update(self.overrides)
         self.settings = layout.settings(database_url, **values)
-        use_settings(self.settings)
-
         storage = storage_from_url(
             self.settings.storage_url or "",
             public_base_url=self.settings.public_base_url,
@@ -83,13 +84,14 @@ class LocalStack:
         )
         assert isinstance(storage, FileSystemStorage)
         self.storage = storage
-        use_storage(storage)
+        # The stack's storage carries the event listener: the runtime uses this very adapter.
+        self.runtime = configure(self.settings, storage=storage)
 
         embed = load_function("embed")
         self.events = LocalEventQueue(embed.handler, dlq_dir=layout.dead_letters, replay_dir=layout.replay)
         storage.add_listener(self.events.notify)
         self.events.start()
-        self._redrive_pending(storage, self.events)
+        self._redrive_pending(self.runtime, self.events)
         self.app = local_app(storage)
 
         if self.settings.auth_mode is AuthMode.NONE:
@@ -98,17 +100,14 @@ class LocalStack:
             )
         logger.info("local stack ready", extra={"url": self.base_url, "data_dir": str(self.data_dir)})
 
-    def _redrive_pending(self, storage: FileSystemStorage, events: LocalEventQueue) -> None:
+    def _redrive_pending(self, runtime: Runtime, events: LocalEventQueue) -> None:
         """Events queued in memory die with the process: send again those of records still pending."""
-        from imagesearch.db import get_database
-        from imagesearch.errors import ObjectNotFound
-
-        with get_database().connection() as conn:
-            keys = [row[0] for row in conn.execute("SELECT storage_key FROM images WHERE status = 'pending'")]
+        with runtime.database.connection() as conn:
+            pending = repository.pending(conn)
         count = 0
-        for key in keys:
+        for _image_id, key in pending:
             try:
-                events.notify(storage.head(key))
+                events.notify(runtime.storage.head(key))
                 count += 1
             except ObjectNotFound:
                 continue  # a direct upload whose bytes never came: reconcile decides
@@ -119,12 +118,11 @@ class LocalStack:
         if self.events is not None:
             self.events.stop()
             self.events = None
-        close_databases()
+        reset()
+        self.runtime = None
         if self._postgres is not None:
             self._postgres.stop()
             self._postgres = None
-        use_settings(None)
-        use_storage(None)
         if self._lock_handle is not None:
             self._lock_handle.close()
             self._lock_handle = None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -20,7 +19,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from PIL import Image
 
-from imagesearch.config import DEMO_MODEL_DIR, get_settings
+from imagesearch.config import DEFAULT_MAX_IMAGE_PIXELS
 from imagesearch.errors import ModelUnavailable
 from imagesearch.imaging import open_image
 from imagesearch.logs import logger
@@ -64,17 +63,13 @@ class Embedder:
         *,
         variant: Variant | None = None,
         providers: Sequence[str] | None = None,
-        threads: int | None = None,
-        max_image_pixels: int | None = None,
+        threads: int = 0,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         verify: bool = True,
     ) -> None:
         self.bundle_dir = Path(bundle_dir)
         self._requested_variant = variant
         self._providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
-        if threads is None or max_image_pixels is None:
-            settings = get_settings()
-            threads = settings.ort_threads if threads is None else threads
-            max_image_pixels = settings.max_image_pixels if max_image_pixels is None else max_image_pixels
         self._threads = threads  # 0: onnxruntime's default, one thread per core
         self._max_image_pixels = max_image_pixels
         self._verify = verify  # sha256 of each ONNX file before its session is created
@@ -215,55 +210,3 @@ class Embedder:
             },
         )
         return session
-
-
-_override: EmbeddingModel | None = None
-
-
-def use_embedder(model: EmbeddingModel | None) -> None:
-    """Replace the process-wide model (benchmarks, tests); None returns to the configured bundle."""
-    global _override
-    _override = model
-
-
-def get_embedder() -> EmbeddingModel:
-    """The process-wide Embedder for MODEL_URI, MODEL_DIR, else the demo bundle.
-
-    Nothing is loaded until first use; a MODEL_URI bundle's manifest is read on the first call and each
-    tower is downloaded (once per container, checked against the manifest) before its first use.
-    """
-    if _override is not None:
-        return _override
-    settings = get_settings()
-    if settings.model_uri is not None:
-        return _remote_embedder_for(
-            settings.model_uri,
-            settings.model_cache_dir,
-            settings.storage_endpoint_url,
-            settings.storage_region,
-        )
-    bundle_dir = settings.model_dir if settings.model_dir is not None else DEMO_MODEL_DIR
-    if not bundle_dir.is_dir():
-        hint = "set MODEL_DIR to a bundle made by `imagesearch model export`"
-        if settings.model_dir is None:
-            raise ModelUnavailable(
-                f"MODEL_DIR is not set and the demo bundle {bundle_dir} is missing: {hint}"
-            )
-        raise ModelUnavailable(f"MODEL_DIR {bundle_dir} is not a directory: {hint}")
-    return _embedder_for(bundle_dir.resolve())
-
-
-@lru_cache(maxsize=4)
-def _embedder_for(bundle_dir: Path) -> Embedder:
-    # keyed by directory, so replacing the settings (tests, the local stack) switches bundles
-    return Embedder(bundle_dir)
-
-
-@lru_cache(maxsize=4)
-def _remote_embedder_for(
-    uri: str, cache_dir: Path, endpoint_url: str | None, region: str | None
-) -> EmbeddingModel:
-    # Imported here: boto3 is loaded only by functions that use a remote bundle.
-    from imagesearch.model.location import RemoteBundleEmbedder, open_remote_bundle
-
-    return RemoteBundleEmbedder(open_remote_bundle(uri, cache_dir, endpoint_url=endpoint_url, region=region))

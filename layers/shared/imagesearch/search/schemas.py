@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -22,7 +22,11 @@ def _aware(value: datetime | None) -> datetime | None:
 AwareDatetime = Annotated[datetime | None, AfterValidator(_aware)]
 
 
+# Each field that is set narrows both branches by one predicate of search/sql.py (FILTER_PREDICATES), named
+# by `predicates()` and fed by `parameters()`: a new filter is a field here and its SQL there.
 class SearchFilters(BaseModel):
+    """Narrow the results; every filter that is set applies (tags: any or all of them)."""
+
     model_config = ConfigDict(extra="forbid")
 
     tags: Tags = Field(
@@ -37,6 +41,26 @@ class SearchFilters(BaseModel):
         if self.created_after and self.created_before and self.created_after >= self.created_before:
             raise ValueError("created_after must be before created_before")
         return self
+
+    def predicates(self) -> tuple[str, ...]:
+        """The names of the predicates of the filters that are set, in field order (tags: by tags_mode)."""
+        return tuple(
+            f"tags_{self.tags_mode}" if name == "tags" else name
+            for name in FILTER_FIELDS
+            if _is_set(getattr(self, name))
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        """The SQL parameters of the predicates, named as the fields."""
+        return {name: getattr(self, name) for name in FILTER_FIELDS}
+
+
+# Fields that are filters (the others modify one).
+FILTER_FIELDS = tuple(name for name in SearchFilters.model_fields if name != "tags_mode")
+
+
+def _is_set(value: object) -> bool:
+    return value is not None and value != []
 
 
 class SearchRequest(BaseModel):

@@ -21,9 +21,9 @@ from uuid import UUID
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from imagesearch.config import SearchStrategy
 from imagesearch.db import Database
 from imagesearch.logs import logger
-from imagesearch.search.strategy import SearchStrategy
 
 METRICS_NAMESPACE = "imagesearch"
 

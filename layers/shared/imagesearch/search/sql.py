@@ -11,19 +11,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
+from uuid import UUID
 
+import numpy as np
+import psycopg
 from psycopg import sql
 
-from imagesearch.db.models import ModelRecord, vector_expression
+from imagesearch.config import SearchStrategy
+from imagesearch.db import embeddings
+from imagesearch.db.model_records import ModelRecord
+from imagesearch.db.pool import hnsw_settings
+from imagesearch.search.plan import SearchPlan
 
 TEXT_CONFIG = "english"
 
-# Filters on images `i`, pushed into both branches; each piece only when the filter is set, so the planner
-# sees plain predicates.
-_TAGS_ANY = sql.SQL(" AND i.tags && %(tags)s::text[]")
-_TAGS_ALL = sql.SQL(" AND i.tags @> %(tags)s::text[]")
-_AFTER = sql.SQL(" AND i.created_at >= %(created_after)s")
-_BEFORE = sql.SQL(" AND i.created_at < %(created_before)s")
+# The predicate of each filter of SearchFilters (search/schemas.py), by the name `predicates()` gives it, on
+# images `i`; pushed into both branches, each only when its filter is set, so the planner sees plain
+# predicates.
+FILTER_PREDICATES: dict[str, sql.SQL] = {
+    "tags_any": sql.SQL(" AND i.tags && %(tags)s::text[]"),
+    "tags_all": sql.SQL(" AND i.tags @> %(tags)s::text[]"),
+    "created_after": sql.SQL(" AND i.created_at >= %(created_after)s"),
+    "created_before": sql.SQL(" AND i.created_at < %(created_before)s"),
+}
 _EXCLUDE = sql.SQL(" AND i.id <> %(exclude)s")
 
 
@@ -34,38 +45,79 @@ class QueryShape:
     vector: bool
     keyword: bool
     stored_vector: bool = False  # the query vector is an image's stored vector, not a parameter
-    tags: str | None = None  # None, "any" or "all"
-    created_after: bool = False
-    created_before: bool = False
+    filters: tuple[str, ...] = ()  # names of FILTER_PREDICATES
     exclude: bool = False  # leave the query image itself out (similar images)
     loose_keywords: bool = False  # also rank images matching some of the words (plain queries only)
 
 
+@dataclass(frozen=True)
+class SearchQuery:
+    """A statement ready to run: its SQL, its parameters, and whether it reads the HNSW index."""
+
+    sql: bytes
+    params: dict[str, Any]
+    uses_vector_index: bool
+
+
+def search_query(
+    tenant_id: UUID,
+    model: ModelRecord,
+    plan: SearchPlan,
+    strategy: SearchStrategy,
+    *,
+    query_vector: np.ndarray | None,
+) -> SearchQuery:
+    """The statement and parameters of `plan` under `strategy`: limit + 1 rows (the extra one says "there
+    is more"). `query_vector` is the text's or picture's embedding; None when the plan searches by a stored
+    image's vector or by keywords alone."""
+    stored = plan.uses_vectors and plan.query_vector is None and plan.query_image is not None
+    if plan.uses_vectors and not stored and query_vector is None:
+        raise ValueError("a vector search needs its query vector")
+    shape = QueryShape(
+        vector=plan.uses_vectors,
+        keyword=plan.uses_keywords,
+        stored_vector=stored,
+        filters=plan.filters.predicates(),
+        exclude=plan.exclude_query_image,
+        loose_keywords=plan.loose_keywords,
+    )
+    params: dict[str, Any] = {
+        **plan.filters.parameters(),
+        "tenant": tenant_id,
+        "text": plan.text,
+        "query_image": plan.query_image,
+        "exclude": plan.query_image,
+        "vector_candidates": strategy.candidates,
+        "keyword_candidates": strategy.candidates,
+        "weight_vector": strategy.weight_vector,
+        "weight_keyword": strategy.weight_keyword,
+        "rrf_k": strategy.rrf_k,
+        "min_score": plan.min_score if plan.min_score is not None else -2.0,
+        "after_score": plan.after[0] if plan.after else None,
+        "after_id": plan.after[1] if plan.after else None,
+        "offset": plan.offset,
+        "limit": plan.limit + 1,
+    }
+    if plan.uses_vectors and not stored:
+        params["query_vector"] = np.asarray(query_vector, dtype=np.float32)
+    statement = _statement_bytes(model.id, model.dim, shape, plan.after is not None)
+    return SearchQuery(statement, params, uses_vector_index=plan.uses_vectors)
+
+
 def _filters(shape: QueryShape) -> sql.Composable:
-    parts: list[sql.Composable] = []
-    if shape.tags == "any":
-        parts.append(_TAGS_ANY)
-    elif shape.tags == "all":
-        parts.append(_TAGS_ALL)
-    if shape.created_after:
-        parts.append(_AFTER)
-    if shape.created_before:
-        parts.append(_BEFORE)
+    parts = [FILTER_PREDICATES[name] for name in shape.filters]
     if shape.exclude:
         parts.append(_EXCLUDE)
     return sql.Composed(parts)
 
 
 def _has_image_filters(shape: QueryShape) -> bool:
-    return bool(shape.tags or shape.created_after or shape.created_before or shape.exclude)
+    return bool(shape.filters or shape.exclude)
 
 
 def _query_vector(model: ModelRecord, shape: QueryShape) -> sql.Composable:
     if shape.stored_vector:
-        return sql.SQL(
-            "(SELECT {expr} FROM embeddings WHERE image_id = %(query_image)s AND model_id = {model} "
-            "AND tenant_id = %(tenant)s)"
-        ).format(expr=vector_expression(model), model=sql.Literal(model.id))
+        return embeddings.stored_vector(model.id, model.dim)
     return sql.SQL("%(query_vector)s::vector({dim})").format(dim=sql.Literal(model.dim))
 
 
@@ -87,7 +139,7 @@ def _vector_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
         )"""
     ).format(
         query_vector=_query_vector(model, shape),
-        expr=sql.SQL("e.") + vector_expression(model),
+        expr=sql.SQL("e.") + embeddings.vector_expression(model.dim),
         join=join,
         model=sql.Literal(model.id),
         filters=_filters(shape),
@@ -188,15 +240,8 @@ def _fusion(shape: QueryShape) -> sql.Composable:
     )
 
 
-def search_statement(model: ModelRecord, shape: QueryShape, *, paged: bool) -> bytes:
-    """The whole search: branches, fusion, min_score, keyset cursor, page size (one extra row).
-
-    Composed once per (model, shape, paging) and kept as bytes: composing and quoting it per query cost
-    more than a third of a millisecond.
-    """
-    return _statement_bytes(model.id, model.dim, shape, paged)
-
-
+# Composed once per (model, shape, paging) and kept as bytes: composing and quoting it per query costs more
+# than the statement's planning (docs/search.md).
 @lru_cache(maxsize=256)
 def _statement_bytes(model_id: str, dim: int, shape: QueryShape, paged: bool) -> bytes:
     return _compose(
@@ -233,3 +278,19 @@ def _compose(model: ModelRecord, shape: QueryShape, *, paged: bool) -> sql.Compo
         ORDER BY f.score DESC, f.id
         """
     ).format(ctes=sql.SQL(",").join(ctes), cursor=cursor)
+
+
+def index_settings(conn: psycopg.Connection, strategy: SearchStrategy, *, session: dict[str, str]) -> None:
+    """HNSW settings for this transaction when the strategy differs from the pool's session settings.
+
+    The live strategy's settings are set once per pooled connection (db.pool.hnsw_settings): a SET LOCAL
+    per query costs a round trip (docs/design-notes.md). A shadow candidate with other settings gets
+    SET LOCAL, which ends with its transaction.
+    """
+    wanted = hnsw_settings(strategy.effective_ef_search)
+    changed = {name: value for name, value in wanted.items() if session.get(name) != value}
+    if changed:
+        conn.execute(
+            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in changed),
+            [item for pair in changed.items() for item in pair],
+        )

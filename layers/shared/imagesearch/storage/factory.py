@@ -6,8 +6,6 @@ import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from imagesearch.config import get_settings
-from imagesearch.errors import StorageUnavailable
 from imagesearch.storage.base import ObjectStorage
 from imagesearch.storage.filesystem import FileSystemStorage
 from imagesearch.storage.s3 import S3Storage
@@ -31,32 +29,3 @@ def storage_from_url(
         secret = (signing_secret or secrets.token_hex(32)).encode("utf-8")
         return FileSystemStorage(root, signer=UrlSigner(secret=secret, base_url=public_base_url.rstrip("/")))
     raise ValueError(f"unsupported storage URL {url!r}")
-
-
-_storage: ObjectStorage | None = None
-
-
-def get_storage() -> ObjectStorage:
-    """The process-wide storage adapter, built from settings on first use."""
-    global _storage
-    if _storage is None:
-        settings = get_settings()
-        if settings.storage_url is None:
-            raise StorageUnavailable("IMAGESEARCH_STORAGE_URL is not set")
-        _storage = storage_from_url(
-            settings.storage_url,
-            endpoint_url=settings.storage_endpoint_url,
-            region=settings.storage_region,
-            public_base_url=settings.public_base_url,
-            signing_secret=settings.signing_secret,
-        )
-    return _storage
-
-
-def use_storage(storage: ObjectStorage | None) -> ObjectStorage | None:
-    """Replace the process-wide adapter (the local stack's carries its event listener); None resets.
-
-    Returns the adapter it replaced."""
-    global _storage
-    previous, _storage = _storage, storage
-    return previous

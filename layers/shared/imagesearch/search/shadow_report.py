@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from imagesearch.db import Database
+from imagesearch.tables import format_table
 
 REPORT_SQL = """
     SELECT candidate_strategy,
@@ -46,15 +47,6 @@ def shadow_report(db: Database, *, since_hours: float = 24 * 7) -> list[Strategy
     with db.connection() as conn:
         rows = conn.execute(REPORT_SQL, (since_hours,)).fetchall()
     return [StrategyReport(*row) for row in rows]
-
-
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    """A plain-text table with aligned columns (also used by the benchmarks)."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines)
 
 
 def render(reports: list[StrategyReport]) -> str:

@@ -20,9 +20,9 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
-from imagesearch.auth.tenant import Tenant
+from imagesearch.auth.tenant import Tenant, get_or_create_tenant
 from imagesearch.db import Database
-from imagesearch.errors import InvalidRequest, NotFound, ServiceUnavailable, Unauthorized
+from imagesearch.errors import NotFound, ServiceUnavailable, Unauthorized
 from imagesearch.logs import logger
 
 KEY_PREFIX = "isk_"
@@ -62,19 +62,6 @@ def parse_prefix(key: str) -> str | None:
     if any(c not in "0123456789abcdef" for c in prefix):
         return None
     return prefix
-
-
-def get_or_create_tenant(conn: psycopg.Connection, name: str) -> Tenant:
-    name = name.strip()
-    if not 1 <= len(name) <= 200:
-        raise InvalidRequest("a tenant name is 1 to 200 characters")
-    row = conn.execute(
-        "INSERT INTO tenants (name) VALUES (%s) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name "
-        "RETURNING id, name",
-        (name,),
-    ).fetchone()
-    assert row is not None
-    return Tenant(id=row[0], name=row[1])
 
 
 _SELECT = """

@@ -1,4 +1,4 @@
-"""Client-side retries for the command-line tools that talk to a running API (ingest, demo seed)."""
+"""Retries with backoff for requests to a running API (a stack still starting, a throttled gateway)."""
 
 from __future__ import annotations
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from imagesearch.cli.target import add_target_arguments, target_settings
+from imagesearch.cli.target import add_target_arguments, target_runtime
+
+if TYPE_CHECKING:
+    from imagesearch.auth.api_keys import ApiKeys
+    from imagesearch.runtime import Runtime
 
 
 def register(subparsers: Any) -> None:
@@ -23,26 +27,25 @@ def register(subparsers: Any) -> None:
         action.set_defaults(func=func)
 
 
-def _keys() -> Any:
-    from imagesearch.auth.keys import ApiKeys
-    from imagesearch.db import get_database
+def _keys(runtime: Runtime) -> ApiKeys:
+    from imagesearch.auth.api_keys import ApiKeys
 
-    return ApiKeys(get_database())
+    return ApiKeys(runtime.database)  # the primary: a key made here is listed at once
 
 
 def run_create(args: argparse.Namespace) -> int:
-    with target_settings(args):
-        key, record = _keys().create(args.tenant, name=args.name)
+    with target_runtime(args) as runtime:
+        key, record = _keys(runtime).create(args.tenant, name=args.name)
     print(f"API key {record.prefix} for tenant {record.tenant_name!r} (shown once; store it now):")
     print(key)  # alone on the last line, for scripts
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from imagesearch.search.report import format_table
+    from imagesearch.tables import format_table
 
-    with target_settings(args):
-        records = _keys().list(tenant_name=args.tenant)
+    with target_runtime(args) as runtime:
+        records = _keys(runtime).list(tenant_name=args.tenant)
     rows = [
         [
             r.prefix,
@@ -63,7 +66,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_revoke(args: argparse.Namespace) -> int:
-    with target_settings(args):
-        record = _keys().revoke(args.key)
+    with target_runtime(args) as runtime:
+        record = _keys(runtime).revoke(args.key)
     print(f"revoked {record.prefix} of tenant {record.tenant_name!r}")
     return 0

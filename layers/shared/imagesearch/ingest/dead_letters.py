@@ -1,16 +1,14 @@
-"""Dead-lettered ingestion events: listing and replaying them, locally and on SQS. Nothing is lost:
-a message leaves the dead-letter store only once it is safely back in the live queue."""
+"""Dead-lettered ingestion events, and listing and replaying them on SQS. Nothing is lost: a message
+leaves the dead-letter queue only once it is safely back in the live queue (the local stack's directory of
+dead letters: imagesearch.local.dead_letters)."""
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from imagesearch.ingest.events import UnrecognisedEvent, parse_body
-from imagesearch.local.datadir import DataDir
 
 
 @dataclass(frozen=True)
@@ -25,28 +23,6 @@ class DeadLetter:
             return ", ".join(event.key for event in parse_body(self.body)) or "(no object)"
         except (UnrecognisedEvent, KeyError, TypeError):
             return "(unrecognised body)"
-
-
-def list_local(root: Path) -> list[DeadLetter]:
-    directory = DataDir(root.resolve()).dead_letters
-    letters = []
-    for path in sorted(directory.glob("*.json")) if directory.is_dir() else []:
-        content = json.loads(path.read_text("utf-8"))
-        letters.append(DeadLetter(path.stem, int(content.get("receive_count", 0)), content["body"]))
-    return letters
-
-
-def replay_local(root: Path) -> int:
-    """Move dead letters to the replay directory the stack's worker polls (atomic renames)."""
-    layout = DataDir(root.resolve())
-    if not layout.dead_letters.is_dir():
-        return 0
-    layout.replay.mkdir(parents=True, exist_ok=True)
-    count = 0
-    for path in sorted(layout.dead_letters.glob("*.json")):
-        os.replace(path, layout.replay / path.name)
-        count += 1
-    return count
 
 
 def _sqs() -> Any:

@@ -1,0 +1,227 @@
+"""The models of a deployment: which bundle it was given and from where, which model answers searches,
+which are being back-filled, and the cache of query embeddings. search/ and ingest/ ask this module.
+
+A bundle is a directory (MODEL_DIR, or a path recorded for a back-filled model) or a location that is
+fetched into a local cache once per container (MODEL_URI: s3://bucket/prefix/ or file:///dir/).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from imagesearch.config import DEFAULT_MAX_IMAGE_PIXELS, DEMO_MODEL_DIR, Settings
+from imagesearch.db import Database
+from imagesearch.db import model_records as records
+from imagesearch.db.model_records import ModelRecord
+from imagesearch.errors import ModelUnavailable
+from imagesearch.logs import logger
+from imagesearch.model.embedder import Embedder, EmbeddingModel
+from imagesearch.model.query_cache import QueryCache
+
+REMOTE_SCHEMES = ("s3", "file")
+_BUNDLE_HINT = "set MODEL_DIR to a bundle made by `imagesearch model export`"
+
+
+@dataclass(frozen=True)
+class BundleOptions:
+    """How bundles are opened in this process: onnxruntime threads, the pixel limit, where remote bundles
+    are cached and which S3 endpoint serves them."""
+
+    threads: int = 0
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    cache_dir: Path = Path("/tmp/imagesearch-models")
+    endpoint_url: str | None = None
+    region: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BundleOptions:
+        return cls(
+            threads=settings.ort_threads,
+            max_image_pixels=settings.max_image_pixels,
+            cache_dir=settings.model_cache_dir,
+            endpoint_url=settings.storage_endpoint_url,
+            region=settings.storage_region,
+        )
+
+
+def configured_location(settings: Settings) -> str:
+    """The bundle this deployment was given: MODEL_URI, else MODEL_DIR, else the committed demo bundle."""
+    if settings.model_uri is not None:
+        return settings.model_uri
+    bundle_dir = settings.model_dir if settings.model_dir is not None else DEMO_MODEL_DIR
+    if not bundle_dir.is_dir():
+        if settings.model_dir is None:
+            raise ModelUnavailable(
+                f"MODEL_DIR is not set and the demo bundle {bundle_dir} is missing: {_BUNDLE_HINT}"
+            )
+        raise ModelUnavailable(f"MODEL_DIR {bundle_dir} is not a directory: {_BUNDLE_HINT}")
+    return str(bundle_dir.resolve())
+
+
+def open_bundle(location: str, options: BundleOptions) -> EmbeddingModel:
+    """An embedder for the bundle at `location` (a directory, or an s3:// or file:// URI); only the
+    manifest is read now, the towers on first use."""
+    if urlparse(location).scheme in REMOTE_SCHEMES:
+        # boto3 is imported only by processes that use a remote bundle.
+        from imagesearch.model.remote_bundle import RemoteBundleEmbedder, open_remote_bundle
+
+        bundle = open_remote_bundle(
+            location, options.cache_dir, endpoint_url=options.endpoint_url, region=options.region
+        )
+        return RemoteBundleEmbedder(
+            bundle, threads=options.threads, max_image_pixels=options.max_image_pixels
+        )
+    if not Path(location).is_dir():
+        raise ModelUnavailable(f"the model bundle {location} is not a directory: {_BUNDLE_HINT}")
+    return Embedder(location, threads=options.threads, max_image_pixels=options.max_image_pixels)
+
+
+BundleLoader = Callable[[str], EmbeddingModel]
+
+
+class ModelRegistry:
+    """The configured model, the active one (re-read every `active_ttl_seconds`), the back-filled ones
+    (re-read every `refresh_seconds`), each model's loaded bundle, and the query cache."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        configured: Callable[[], EmbeddingModel],
+        configured_uri: str | None,
+        load: BundleLoader,
+        search_db: Database | None = None,
+        active_ttl_seconds: float = 30.0,
+        refresh_seconds: float = 60.0,
+        query_cache_size: int = 1024,
+    ) -> None:
+        self.db = db
+        self.search_db = search_db or db
+        self._configured = configured
+        self._configured_uri = configured_uri
+        self._load = load
+        self._active_ttl = active_ttl_seconds
+        self._refresh_seconds = refresh_seconds
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._active: tuple[float, ModelRecord] | None = None
+        self._loaded: dict[str, EmbeddingModel] = {}
+        self._registered = False
+        self._embedding: tuple[float, list[EmbeddingModel]] | None = None
+        self.cache = QueryCache(query_cache_size)
+
+    @property
+    def configured(self) -> EmbeddingModel:
+        """The bundle this deployment was given (ModelUnavailable when it cannot be opened)."""
+        return self._configured()
+
+    # --- search: the active model ------------------------------------------------------------------------
+    def active(self) -> ModelRecord:
+        """The active model's record; before any image was embedded, the configured model's."""
+        now = time.monotonic()
+        cached = self._active
+        if cached is not None and now - cached[0] < self._active_ttl:
+            return cached[1]
+        with self.search_db.connection() as conn:
+            record = records.active_model(conn)
+        if record is None:
+            configured = self.configured
+            record = ModelRecord(
+                id=configured.model_id, dim=configured.dim, state="unregistered", bundle_uri=None
+            )
+        self._active = (now, record)
+        return record
+
+    def record(self, model_id: str) -> ModelRecord:
+        """The record of `model_id` (ModelUnavailable when this deployment has no such model)."""
+        if model_id == self.active().id:
+            return self.active()
+        with self.search_db.connection() as conn:
+            record = records.get_model(conn, model_id)
+        if record is None:
+            raise ModelUnavailable(f"no model {model_id!r} in this deployment")
+        return record
+
+    def embedder(self, record: ModelRecord) -> EmbeddingModel:
+        """The embedder of `record`: the configured bundle when it is that model, else its bundle_uri."""
+        model = self._loaded.get(record.id)
+        if model is not None:
+            return model
+        with self._lock:
+            model = self._loaded.get(record.id)
+            if model is None:
+                model = self._open(record)
+                self._loaded[record.id] = model
+            return model
+
+    def _open(self, record: ModelRecord) -> EmbeddingModel:
+        configured = self.configured
+        if configured.model_id == record.id:
+            return configured
+        if not record.bundle_uri:
+            raise ModelUnavailable(
+                f"model {record.id} has no bundle this function can load; deploy it with MODEL_URI/MODEL_DIR"
+            )
+        return self._load(record.bundle_uri)
+
+    def text_vector(self, record: ModelRecord, text: str) -> np.ndarray:
+        """The query embedding of `text` under `record`'s model, from the cache when it was asked before."""
+        return self.cache.get(self.embedder(record), text)
+
+    # --- ingestion: every model new images get a vector of ------------------------------------------------
+    def embedding_models(self) -> list[EmbeddingModel]:
+        """The configured model (registered on first use), then every other model being back-filled or
+        active whose bundle loads here; one whose bundle does not is left out, with a warning."""
+        cached = self._embedding
+        if cached is not None and time.monotonic() - cached[0] < self._refresh_seconds:
+            return cached[1]
+        with self._refresh_lock:
+            return self._refresh_embedding_models()
+
+    def _refresh_embedding_models(self) -> list[EmbeddingModel]:
+        now = time.monotonic()
+        if not self._registered:
+            self.register_configured()
+        configured = self.configured
+        with self.db.connection() as conn:
+            wanted = [
+                r for r in records.models_in_state(conn, "backfill", "active") if r.id != configured.model_id
+            ]
+        models = [configured]
+        for record in wanted:
+            try:
+                models.append(self.embedder(record))
+            except ModelUnavailable as e:
+                logger.warning(
+                    "model bundle not loadable here; new images miss its vectors until reindex",
+                    extra={"model_id": record.id, "bundle_uri": record.bundle_uri, "error": e.detail},
+                )
+        self._embedding = (now, models)
+        return models
+
+    def register_configured(self) -> ModelRecord:
+        """Record the configured model (and create its index); the first model of a deployment is active."""
+        record = self.register(self.configured, bundle_uri=self._configured_uri)
+        self._registered = True
+        return record
+
+    def register(self, model: EmbeddingModel, *, bundle_uri: str | None) -> ModelRecord:
+        """Record `model` (idempotent): a new model beside an active one starts in back-fill."""
+        manifest = getattr(model, "manifest", None)
+        with self.db.connection() as conn:
+            record = records.register_model(
+                conn,
+                model_id=model.model_id,
+                dim=model.dim,
+                manifest=manifest.model_dump(mode="json") if manifest is not None else None,
+                bundle_uri=bundle_uri,
+            )
+        self._embedding = None  # a model registered here is embedded with from the next image on
+        return record

@@ -1,0 +1,342 @@
+"""The composition root: the one place that builds the process-wide objects from settings.
+
+A `Runtime` holds the settings of a process and builds each part (databases, storage, models, services)
+on first use, once: a Lambda container pays for what its function uses, on its first request. There is one
+runtime per process at a time (`get_runtime()`, built from the environment). The local stack, the command
+line and the tests install another with `configure(settings, **parts)`, where `parts` replace the built
+ones (a storage adapter that fails on purpose, a model that counts its calls); nothing else swaps objects.
+
+Loaded model bundles outlive a runtime that is replaced by one with the same bundle options: opening
+onnxruntime sessions is the one cost worth carrying over.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from imagesearch.config import AuthMode, Settings, load_settings
+from imagesearch.db import Database
+from imagesearch.db.pool import hnsw_settings
+from imagesearch.errors import DatabaseUnavailable, StorageUnavailable
+from imagesearch.model.registry import BundleOptions, ModelRegistry, configured_location, open_bundle
+from imagesearch.storage import ObjectStorage, storage_from_url
+from imagesearch.storage.urls import UrlCache
+
+# The services are imported by their builders: each function loads only what it uses (the embed function
+# never imports the search path, the search function never the ingestion pipeline), and PyJWT with
+# cryptography load only in jwt mode.
+if TYPE_CHECKING:
+    from imagesearch.auth.api_keys import ApiKeys
+    from imagesearch.auth.jwt import JwtVerifier
+    from imagesearch.images.service import ImageService
+    from imagesearch.ingest.processor import Ingestor
+    from imagesearch.model.embedder import EmbeddingModel
+    from imagesearch.search.service import SearchService
+    from imagesearch.search.shadow import ShadowRunner
+
+T = TypeVar("T")
+
+# The parts a caller may hand in instead of having them built.
+PARTS = frozenset({"database", "search_database", "storage", "configured_model"})
+
+
+class Runtime:
+    """The process-wide objects of one set of settings, each built on first use."""
+
+    def __init__(self, settings: Settings, **parts: Any) -> None:
+        unknown = set(parts) - PARTS
+        if unknown:
+            raise TypeError(f"not a replaceable part: {sorted(unknown)}")
+        self.settings = settings
+        self.bundle_options = BundleOptions.from_settings(settings)
+        self._parts: dict[str, Any] = dict(parts)
+        self._owned: set[str] = set()  # parts built here (and so closed here)
+        self._bundles: dict[str, EmbeddingModel] = {}
+        self._lock = threading.RLock()
+
+    def _part(self, name: str, build: Callable[[], T]) -> T:
+        try:
+            part: T = self._parts[name]
+            return part
+        except KeyError:
+            pass
+        with self._lock:  # re-entrant: a part's builder asks for the parts it is built from
+            if name not in self._parts:
+                self._parts[name] = build()
+                self._owned.add(name)
+            part = self._parts[name]
+            return part
+
+    # --- adapters ------------------------------------------------------------------------------------------
+    @property
+    def database(self) -> Database:
+        """The primary database (reads and writes)."""
+        return self._part("database", lambda: self._database(self._primary_url(), role="primary"))
+
+    @property
+    def search_database(self) -> Database:
+        """The search path's database: the read replica when one is configured, else the primary."""
+
+        def build() -> Database:
+            url = self.settings.database_replica_url
+            return self.database if url is None else self._database(url, role="replica")
+
+        return self._part("search_database", build)
+
+    def _primary_url(self) -> str:
+        settings = self.settings
+        if settings.database_url is None and settings.database_secret_arn is not None:
+            from imagesearch.db.secret import database_url_from_secret
+
+            return database_url_from_secret(settings.database_secret_arn)
+        if settings.database_url is None:
+            raise DatabaseUnavailable("IMAGESEARCH_DATABASE_URL is not set")
+        return settings.database_url
+
+    def _database(self, url: str, *, role: str) -> Database:
+        s = self.settings
+        return Database(
+            url,
+            min_size=s.db_pool_min,
+            max_size=s.db_pool_max,
+            idle_check_seconds=s.db_idle_check_seconds,
+            connect_timeout=s.db_connect_timeout,
+            statement_timeout_ms=s.db_statement_timeout_ms,
+            # The live search strategy's HNSW settings, once per connection rather than once per query.
+            session_settings=hnsw_settings(s.search_strategy.effective_ef_search),
+            name=f"imagesearch-{role}",
+        )
+
+    @property
+    def storage(self) -> ObjectStorage:
+        def build() -> ObjectStorage:
+            s = self.settings
+            if s.storage_url is None:
+                raise StorageUnavailable("IMAGESEARCH_STORAGE_URL is not set")
+            return storage_from_url(
+                s.storage_url,
+                endpoint_url=s.storage_endpoint_url,
+                region=s.storage_region,
+                public_base_url=s.public_base_url,
+                signing_secret=s.signing_secret,
+            )
+
+        return self._part("storage", build)
+
+    @property
+    def urls(self) -> UrlCache:
+        """Download URLs reused across requests (and so cacheable by browsers)."""
+        return self._part(
+            "urls", lambda: UrlCache(self.storage, expiry_seconds=self.settings.presign_expiry_seconds)
+        )
+
+    # --- models --------------------------------------------------------------------------------------------
+    def load_bundle(self, location: str) -> EmbeddingModel:
+        """The embedder of the bundle at `location`, opened once per process."""
+        model = self._bundles.get(location)
+        if model is None:
+            with self._lock:
+                model = self._bundles.get(location)
+                if model is None:
+                    model = self._bundles[location] = open_bundle(location, self.bundle_options)
+        return model
+
+    @property
+    def configured_model(self) -> EmbeddingModel:
+        """The bundle of MODEL_URI, MODEL_DIR or the demo (ModelUnavailable when it cannot be opened)."""
+        return self._part("configured_model", lambda: self.load_bundle(configured_location(self.settings)))
+
+    @property
+    def models(self) -> ModelRegistry:
+        def build() -> ModelRegistry:
+            s = self.settings
+            return ModelRegistry(
+                self.database,
+                search_db=self.search_database,
+                configured=lambda: self.configured_model,
+                configured_uri=s.model_uri or (str(s.model_dir) if s.model_dir else None),
+                load=self.load_bundle,
+                query_cache_size=s.query_cache_size,
+            )
+
+        return self._part("models", build)
+
+    # --- services ------------------------------------------------------------------------------------------
+    @property
+    def images(self) -> ImageService:
+        def build() -> ImageService:
+            from imagesearch.images.service import ImageService
+
+            s = self.settings
+            return ImageService(
+                self.database,
+                self.storage,
+                max_upload_bytes=s.max_upload_bytes,
+                max_image_pixels=s.max_image_pixels,
+                url_expiry_seconds=s.presign_expiry_seconds,
+                urls=self.urls,
+            )
+
+        return self._part("images", build)
+
+    @property
+    def shadow(self) -> ShadowRunner | None:
+        """The shadow runner when a candidate strategy is configured; it records on the primary."""
+
+        def build() -> ShadowRunner | None:
+            s = self.settings
+            candidate = s.shadow_candidate
+            if candidate is None:
+                return None
+            from imagesearch.search.shadow import ShadowRunner
+
+            return ShadowRunner(
+                self.database, candidate, sample_rate=s.shadow_sample_rate, timeout_ms=s.shadow_timeout_ms
+            )
+
+        return self._part("shadow", build)
+
+    @property
+    def search(self) -> SearchService:
+        def build() -> SearchService:
+            from imagesearch.search.service import SearchService
+
+            return SearchService(
+                self.search_database,
+                self.models,
+                self.urls,
+                strategy=self.settings.search_strategy,
+                shadow=self.shadow,
+            )
+
+        return self._part("search", build)
+
+    @property
+    def ingestor(self) -> Ingestor:
+        def build() -> Ingestor:
+            from imagesearch.ingest.processor import Ingestor
+
+            return Ingestor(
+                self.database,
+                self.storage,
+                self.models.embedding_models,
+                max_upload_bytes=self.settings.max_upload_bytes,
+                max_image_pixels=self.settings.max_image_pixels,
+            )
+
+        return self._part("ingestor", build)
+
+    # --- authentication ------------------------------------------------------------------------------------
+    @property
+    def api_keys(self) -> ApiKeys:
+        """Key lookups read the search path's database (a replica will do); last use goes to the primary."""
+
+        def build() -> ApiKeys:
+            from imagesearch.auth.api_keys import ApiKeys
+
+            return ApiKeys(
+                self.search_database,
+                writer=self.database,
+                touch_seconds=self.settings.api_key_touch_seconds,
+                cache_seconds=self.settings.api_key_cache_seconds,
+            )
+
+        return self._part("api_keys", build)
+
+    @property
+    def jwt(self) -> JwtVerifier | None:
+        """The bearer-token verifier in jwt mode (it caches the identity provider's keys), else None."""
+
+        def build() -> JwtVerifier | None:
+            s = self.settings
+            if s.auth_mode is not AuthMode.JWT:
+                return None
+            from imagesearch.auth.jwt import JwtVerifier
+
+            assert s.jwt_issuer and s.jwt_audience and s.jwt_jwks_url
+            return JwtVerifier(
+                issuer=s.jwt_issuer,
+                audience=s.jwt_audience,
+                jwks_url=s.jwt_jwks_url,
+                algorithms=[a.strip() for a in s.jwt_algorithms.split(",") if a.strip()],
+                tenant_claim=s.jwt_tenant_claim,
+                leeway_seconds=s.jwt_leeway_seconds,
+            )
+
+        return self._part("jwt", build)
+
+    def adopt_bundles(self, other: Runtime) -> None:
+        """Keep the bundles `other` opened, when they were opened the same way."""
+        if other.bundle_options == self.bundle_options:
+            for location, model in other._bundles.items():
+                self._bundles.setdefault(location, model)
+
+    def close(self) -> None:
+        """Close the database pools this runtime opened (the next use of a database opens a new pool)."""
+        with self._lock:
+            for name in ("search_database", "database"):
+                if name in self._owned:
+                    self._parts[name].close()
+
+
+_current: Runtime | None = None
+_current_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime; on first use, built from the environment's settings."""
+    runtime = _current
+    if runtime is None:
+        with _current_lock:
+            if _current is None:
+                _install(Runtime(load_settings()))
+            runtime = _current
+            assert runtime is not None
+    return runtime
+
+
+def configure(settings: Settings | None = None, **parts: Any) -> Runtime:
+    """Install a runtime for `settings` (default: the environment's) with `parts` handed in instead of
+    built; the runtime it replaces is closed. Returns the new runtime."""
+    runtime = Runtime(settings if settings is not None else load_settings(), **parts)
+    with _current_lock:
+        _install(runtime)
+    return runtime
+
+
+def reset() -> None:
+    """Close and drop the process's runtime; the next `get_runtime()` builds one from the environment."""
+    global _current
+    with _current_lock:
+        previous, _current = _current, None
+    if previous is not None:
+        previous.close()
+
+
+@contextmanager
+def using(settings: Settings, **parts: Any) -> Iterator[Runtime]:
+    """A runtime for `settings` for the duration of the block; the previous one is put back after."""
+    global _current
+    with _current_lock:
+        previous = _current
+        runtime = Runtime(settings, **parts)
+        if previous is not None:
+            runtime.adopt_bundles(previous)
+        _current = runtime
+    try:
+        yield runtime
+    finally:
+        with _current_lock:
+            _current = previous
+        runtime.close()
+
+
+def _install(runtime: Runtime) -> None:
+    global _current
+    previous, _current = _current, runtime
+    if previous is not None:
+        runtime.adopt_bundles(previous)
+        previous.close()
