@@ -51,8 +51,8 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
     """The model as JSON, serialised once by pydantic (fields left unset are left out).
 
     A route that returns a Response skips FastAPI's response handling, which validates the returned
-    model again against `response_model` and, for a sync route, does so on a second thread-pool hop:
-    about 0.14 ms per search (bench/http_overhead.py). The route keeps `response_model` for its OpenAPI
+    model again against `response_model` and, for a sync route, does so on a second thread-pool hop
+    (docs/search.md, "The HTTP layer's own cost"). The route keeps `response_model` for its OpenAPI
     schema, and the schemathesis tests check every answer against that schema.
     """
     return Response(model.model_dump_json(exclude_unset=True), status_code, media_type="application/json")

@@ -4,7 +4,8 @@ Lambda freezes the container once the response is returned, so nothing may run "
 therefore starts together with the live query (on a worker thread, its own connection) and the request
 waits for it at most `timeout_ms` beyond the live answer; a candidate still running then is recorded as a
 timeout. The comparison is written (primary database, one INSERT) and emitted as CloudWatch metrics (EMF)
-before the response. Unsampled requests pay nothing; bench/shadow.py measures what sampled ones pay.
+before the response. Unsampled requests pay nothing; bench/search.py measures what sampled ones pay
+(docs/search.md).
 """
 
 from __future__ import annotations

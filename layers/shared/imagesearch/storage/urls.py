@@ -1,7 +1,7 @@
 """Download URLs handed to clients, reused within a time window.
 
-Signing is not free (boto3 spends about a third of a millisecond per URL, and a search page holds twenty),
-and a URL that stays the same for a while lets browsers cache thumbnails. A URL is reused while its window
+Signing is not free (a search page holds twenty URLs, and each costs an HMAC chain), and a URL that stays
+the same for a while lets browsers cache thumbnails. A URL is reused while its window
 lasts and expires at the end of the next one, so every URL handed out stays valid for at least half of
 `expiry_seconds`.
 """

@@ -1,0 +1,41 @@
+"""A search filter is declared once: a SearchFilters field, and its predicate in search/sql.py."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from imagesearch.search.schemas import FILTER_FIELDS, SearchFilters
+from imagesearch.search.sql import FILTER_PREDICATES
+
+# A value for every filter; a new filter needs one here (and nothing else in the tests of this module).
+SAMPLES: dict[str, Any] = {
+    "tags": ["beach"],
+    "created_after": datetime(2026, 1, 1, tzinfo=UTC),
+    "created_before": datetime(2026, 2, 1, tzinfo=UTC),
+}
+
+
+def test_every_filter_field_has_a_sample() -> None:
+    assert set(FILTER_FIELDS) == set(SAMPLES)
+
+
+@pytest.mark.parametrize("tags_mode", ["any", "all"])
+def test_each_filter_that_is_set_names_a_predicate_whose_parameters_it_gives(tags_mode: str) -> None:
+    for name in FILTER_FIELDS:
+        filters = SearchFilters.model_validate({name: SAMPLES[name], "tags_mode": tags_mode})
+        (predicate,) = filters.predicates()
+        sql = FILTER_PREDICATES[predicate].as_string(None)
+        placeholders = set(re.findall(r"%\((\w+)\)s", sql))
+        assert placeholders and placeholders <= set(filters.parameters())
+        assert all(filters.parameters()[p] is not None for p in placeholders)
+
+
+def test_every_predicate_is_reachable_and_unset_filters_add_none() -> None:
+    reachable = {p for mode in ("any", "all") for p in SearchFilters(**SAMPLES, tags_mode=mode).predicates()}
+    assert reachable == set(FILTER_PREDICATES)
+    assert SearchFilters().predicates() == ()
+    assert SearchFilters(tags=[]).predicates() == ()  # no tags is no tag filter, not "none match"

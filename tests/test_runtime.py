@@ -1,0 +1,70 @@
+"""The composition root: each part built once per runtime, one way to replace a part, pools closed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from imagesearch.config import Settings
+from imagesearch.runtime import Runtime, configure, get_runtime, reset, using
+from imagesearch.storage import storage_from_url
+
+
+def test_parts_are_built_once_and_shared(settings: Settings) -> None:
+    runtime = get_runtime()
+    assert runtime.settings is settings
+    assert runtime.search is runtime.search and runtime.ingestor is runtime.ingestor
+    # one URL cache and one database for the services that share them
+    assert runtime.search.urls is runtime.images.urls is runtime.urls
+    assert runtime.images.db is runtime.ingestor.db is runtime.database
+    assert runtime.search_database is runtime.database  # no replica configured
+    assert runtime.search.models is runtime.models
+
+
+def test_a_part_handed_in_is_the_one_every_service_uses(settings: Settings, tmp_path: Path) -> None:
+    other = storage_from_url(f"file://{tmp_path / 'elsewhere'}", signing_secret="s")
+    runtime = configure(settings, storage=other)
+    assert get_runtime() is runtime
+    assert runtime.storage is other
+    assert runtime.images.storage is other and runtime.ingestor.storage is other
+    assert runtime.urls.storage is other
+    with pytest.raises(TypeError, match="not a replaceable part"):
+        configure(settings, search="anything")
+
+
+def test_replacing_the_runtime_closes_its_pools(settings: Settings) -> None:
+    first = get_runtime()
+    first.database.ping()
+    assert first.database.opened
+    configure(settings)
+    assert not first.database.opened  # closed with the runtime it belonged to
+    get_runtime().database.ping()
+    reset()
+    assert get_runtime() is not first
+
+
+def test_loaded_bundles_outlive_a_runtime_only_when_opened_the_same_way(settings: Settings) -> None:
+    model = get_runtime().configured_model
+    assert configure(settings).configured_model is model
+    other_threads = settings.model_copy(update={"ort_threads": settings.ort_threads + 1})
+    reopened = configure(other_threads).configured_model
+    assert reopened is not model and reopened.model_id == model.model_id
+
+
+def test_using_puts_the_previous_runtime_back(settings: Settings, tmp_path: Path) -> None:
+    before = get_runtime()
+    elsewhere = settings.model_copy(update={"storage_url": f"file://{tmp_path / 'other'}"})
+    with using(elsewhere) as inside:
+        assert get_runtime() is inside and inside.settings is elsewhere
+        inside.database.ping()
+    assert get_runtime() is before
+    assert not inside.database.opened
+
+
+def test_a_runtime_without_a_database_url_says_so(settings: Settings) -> None:
+    from imagesearch.errors import DatabaseUnavailable
+
+    runtime = Runtime(settings.model_copy(update={"database_url": None}))
+    with pytest.raises(DatabaseUnavailable, match="IMAGESEARCH_DATABASE_URL is not set"):
+        _ = runtime.database
