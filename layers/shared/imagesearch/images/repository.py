@@ -15,32 +15,20 @@ from psycopg.rows import class_row
 
 from imagesearch.db import embeddings
 from imagesearch.errors import InvalidRequest
+from imagesearch.images.schemas import ImageFields
 
 
-@dataclass
-class ImageRecord:
-    id: UUID
+class ImageRecord(ImageFields):
+    """A row of `images`: the fields the API shows, and the ones only the service and ingestion see."""
+
     tenant_id: UUID
     storage_key: str
-    status: str
-    error: str | None
-    title: str | None
-    description: str | None
-    tags: list[str]
-    filename: str | None
-    content_type: str | None
-    size: int | None
-    width: int | None
-    height: int | None
-    sha256: str | None
     attempts: int
     object_etag: str | None
     sequencer: str | None
-    created_at: datetime
-    updated_at: datetime
 
 
-COLUMNS = ", ".join(f.name for f in fields(ImageRecord))
+COLUMNS = ", ".join(ImageRecord.model_fields)
 
 
 @dataclass(frozen=True)

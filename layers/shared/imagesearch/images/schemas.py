@@ -102,8 +102,8 @@ def _required_filename(value: str) -> str:
 Filename = Annotated[str, AfterValidator(_pydantic(_required_filename))]
 
 
-class ImagePublic(BaseModel):
-    """An image record as the API shows it."""
+class ImageFields(BaseModel):
+    """What a stored image record and the API's view of it share."""
 
     id: UUID
     status: ImageStatus
@@ -119,13 +119,19 @@ class ImagePublic(BaseModel):
     sha256: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class ImagePublic(ImageFields):
+    """An image record as the API shows it."""
+
     url: str | None = Field(description="short-lived URL of the original")
     thumbnail_url: str | None = Field(description="short-lived URL of the 256 px WebP thumbnail, once ready")
 
     @classmethod
-    def from_record(cls, record: Any, *, url: str | None, thumbnail_url: str | None) -> ImagePublic:
-        """The public fields of a stored record (its other fields are left out) and its URLs."""
-        return cls.model_validate({**vars(record), "url": url, "thumbnail_url": thumbnail_url})
+    def from_record(cls, record: ImageFields, *, url: str | None, thumbnail_url: str | None) -> ImagePublic:
+        """The shared fields of a stored record (its own are left out) and its URLs."""
+        shared = {name: getattr(record, name) for name in ImageFields.model_fields}
+        return cls.model_construct(**shared, url=url, thumbnail_url=thumbnail_url)
 
 
 class ImageList(BaseModel):
