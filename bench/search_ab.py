@@ -1,0 +1,117 @@
+"""The search path of two checkouts side by side: same corpus, same database, alternating rounds.
+
+    git worktree add /tmp/before REV
+    .venv/bin/python bench/search_ab.py --other /tmp/before [--size 10000] [--rounds 6] [--seconds 5]
+
+For a change that should cost nothing per request (a refactoring), where bench/search.py's ratios against
+pgbench move by more between runs than the change could. Both apps run under uvicorn, one worker each, as
+bench/search.py starts them (the other checkout's package and its bench/_search_server.py), against one
+PostgreSQL with one corpus, the text model bypassed. Each round drives hybrid POST /search with wrk through
+one app, then the other (the order swapped every round, so drift of the machine hits both), at each
+concurrency; the table gives the medians over rounds of throughput, latency and the app's CPU time per
+request, and the other checkout's figures as ratios of this one's (1.00: the same).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psycopg
+from _corpus import load, make_corpus, query_texts, query_vectors
+from _postgres import migrated_database
+from _search_app import MODEL_ID, QUERIES, http_load, log, search_server, warm
+from pgvector.psycopg import register_vector
+
+from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS
+from imagesearch.tables import format_table
+
+Sample = tuple[float, float, float, float]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--other", type=Path, required=True, help="another checkout of this repository")
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per app, concurrency and round")
+    parser.add_argument("--concurrency", default="1,4")
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--ef-search", type=int, default=200)
+    args = parser.parse_args()
+    args.workers = 1
+    levels = [int(c) for c in args.concurrency.split(",")]
+    apps = {"this": None, "other": args.other.resolve()}
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        corpus = make_corpus(args.size)
+        settings = {**LOCAL_SERVER_SETTINGS, "shared_buffers": "512MB"}
+        with migrated_database(tmp, "ab", settings) as url:
+            with psycopg.connect(url) as conn:
+                register_vector(conn)
+                load(conn, corpus, model_id=MODEL_ID)
+            texts = query_texts(corpus, QUERIES)
+            queries_file = tmp / "queries.npz"
+            np.savez(queries_file, texts=np.array(texts), vectors=query_vectors(corpus, QUERIES))
+            bodies = [{"query": t, "limit": 10} for t in texts]
+            samples: dict[tuple[str, int], list[Sample]] = {}
+            servers = {name: search_server(url, queries_file, args, checkout=p) for name, p in apps.items()}
+            for server in servers.values():
+                server.__enter__()
+                warm(server.base, bodies)
+            try:
+                for round_ in range(args.rounds):
+                    order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
+                    for c in levels:
+                        for name in order:
+                            sample = measure(servers[name], bodies, c, args.seconds)
+                            samples.setdefault((name, c), []).append(sample)
+                            log(f"round {round_ + 1} c={c} {name}: {sample[0]:.0f} req/s, {sample[3]:.2f} ms")
+            finally:
+                for server in servers.values():
+                    server.__exit__(None, None, None)
+
+    rows = []
+    for c in levels:
+        medians = {
+            name: [statistics.median(values) for values in zip(*samples[(name, c)], strict=True)]
+            for name in servers
+        }
+        this = medians["this"]
+        for name in servers:
+            tps, p50, p99, cpu = medians[name]
+            rows.append(
+                [
+                    name,
+                    str(c),
+                    f"{tps:.0f}",
+                    f"{p50:.2f}",
+                    f"{p99:.2f}",
+                    f"{cpu:.2f}",
+                    f"{tps / this[0]:.2f}",
+                    f"{p50 / this[1]:.2f}",
+                    f"{cpu / this[3]:.2f}",
+                ]
+            )
+    print(f"\n{args.size:,} images, {args.rounds} rounds of {args.seconds:g} s; other = {args.other}")
+    headers = ["app", "conc", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "req/s vs this", "p50 vs this"]
+    print(format_table([*headers, "CPU vs this"], rows))
+    return 0
+
+
+def measure(server: search_server, bodies: list[dict[str, Any]], c: int, seconds: float) -> Sample:
+    """(req/s, p50 ms, p99 ms, CPU ms per request) of one load level."""
+    with server.measure() as usage:
+        result = http_load(f"{server.base}/search", bodies, concurrency=c, seconds=seconds)
+    cpu_ms = usage.cpu_seconds * 1000 / max(1, result.requests)
+    return (result.throughput, result.percentile(50), result.percentile(99), cpu_ms)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
