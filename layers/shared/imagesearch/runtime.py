@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagesearch.config import AuthMode, Settings, load_settings
 from imagesearch.db import Database
-from imagesearch.db.pool import hnsw_settings
-from imagesearch.errors import DatabaseUnavailable, StorageUnavailable
+from imagesearch.db.pool import database_from_settings, primary_url
 from imagesearch.model.registry import BundleOptions, ModelRegistry, configured_location, open_bundle
-from imagesearch.storage import ObjectStorage, storage_from_url
+from imagesearch.storage import ObjectStorage, storage_from_settings
 from imagesearch.storage.urls import UrlCache
 
 # The services are imported by their builders: each function loads only what it uses (the embed function
@@ -74,7 +73,10 @@ class Runtime:
     @property
     def database(self) -> Database:
         """The primary database (reads and writes)."""
-        return self._part("database", lambda: self._database(self._primary_url(), role="primary"))
+        return self._part(
+            "database",
+            lambda: database_from_settings(primary_url(self.settings), self.settings, role="primary"),
+        )
 
     @property
     def search_database(self) -> Database:
@@ -82,49 +84,15 @@ class Runtime:
 
         def build() -> Database:
             url = self.settings.database_replica_url
-            return self.database if url is None else self._database(url, role="replica")
+            return (
+                self.database if url is None else database_from_settings(url, self.settings, role="replica")
+            )
 
         return self._part("search_database", build)
 
-    def _primary_url(self) -> str:
-        settings = self.settings
-        if settings.database_url is None and settings.database_secret_arn is not None:
-            from imagesearch.db.secret import database_url_from_secret
-
-            return database_url_from_secret(settings.database_secret_arn)
-        if settings.database_url is None:
-            raise DatabaseUnavailable("IMAGESEARCH_DATABASE_URL is not set")
-        return settings.database_url
-
-    def _database(self, url: str, *, role: str) -> Database:
-        s = self.settings
-        return Database(
-            url,
-            min_size=s.db_pool_min,
-            max_size=s.db_pool_max,
-            idle_check_seconds=s.db_idle_check_seconds,
-            connect_timeout=s.db_connect_timeout,
-            statement_timeout_ms=s.db_statement_timeout_ms,
-            # The live search strategy's HNSW settings, once per connection rather than once per query.
-            session_settings=hnsw_settings(s.search_strategy.effective_ef_search),
-            name=f"imagesearch-{role}",
-        )
-
     @property
     def storage(self) -> ObjectStorage:
-        def build() -> ObjectStorage:
-            s = self.settings
-            if s.storage_url is None:
-                raise StorageUnavailable("IMAGESEARCH_STORAGE_URL is not set")
-            return storage_from_url(
-                s.storage_url,
-                endpoint_url=s.storage_endpoint_url,
-                region=s.storage_region,
-                public_base_url=s.public_base_url,
-                signing_secret=s.signing_secret,
-            )
-
-        return self._part("storage", build)
+        return self._part("storage", lambda: storage_from_settings(self.settings))
 
     @property
     def urls(self) -> UrlCache:
@@ -251,20 +219,11 @@ class Runtime:
         """The bearer-token verifier in jwt mode (it caches the identity provider's keys), else None."""
 
         def build() -> JwtVerifier | None:
-            s = self.settings
-            if s.auth_mode is not AuthMode.JWT:
+            if self.settings.auth_mode is not AuthMode.JWT:
                 return None
             from imagesearch.auth.jwt import JwtVerifier
 
-            assert s.jwt_issuer and s.jwt_audience and s.jwt_jwks_url
-            return JwtVerifier(
-                issuer=s.jwt_issuer,
-                audience=s.jwt_audience,
-                jwks_url=s.jwt_jwks_url,
-                algorithms=[a.strip() for a in s.jwt_algorithms.split(",") if a.strip()],
-                tenant_claim=s.jwt_tenant_claim,
-                leeway_seconds=s.jwt_leeway_seconds,
-            )
+            return JwtVerifier.from_settings(self.settings)
 
         return self._part("jwt", build)
 

@@ -13,6 +13,7 @@ from typing import Any
 import jwt
 
 from imagesearch.auth.tenant import Tenant, get_or_create_tenant
+from imagesearch.config import Settings
 from imagesearch.db import Database
 from imagesearch.errors import ServiceUnavailable, Unauthorized
 
@@ -39,6 +40,19 @@ class JwtVerifier:
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
         self._tenants: dict[str, Tenant] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JwtVerifier:
+        """The verifier of IMAGESEARCH_JWT_* (in jwt mode the settings' validation makes sure of them)."""
+        assert settings.jwt_issuer and settings.jwt_audience and settings.jwt_jwks_url
+        return cls(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks_url=settings.jwt_jwks_url,
+            algorithms=[a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()],
+            tenant_claim=settings.jwt_tenant_claim,
+            leeway_seconds=settings.jwt_leeway_seconds,
+        )
 
     def claims(self, token: str) -> dict[str, Any]:
         """The verified claims; Unauthorized for any token that is not valid for this API."""

@@ -13,6 +13,7 @@ import psycopg
 import psycopg_pool
 from pgvector.psycopg import register_vector
 
+from imagesearch.config import Settings
 from imagesearch.errors import DatabaseUnavailable
 from imagesearch.logs import logger
 
@@ -140,3 +141,29 @@ def hnsw_settings(ef_search: int) -> dict[str, str]:
         "hnsw.iterative_scan": "relaxed_order",
         "hnsw.max_scan_tuples": str(HNSW_MAX_SCAN_TUPLES),
     }
+
+
+def database_from_settings(url: str, settings: Settings, *, role: str) -> Database:
+    """A pool over `url` sized and limited by the settings; `role` names it (primary, replica)."""
+    return Database(
+        url,
+        min_size=settings.db_pool_min,
+        max_size=settings.db_pool_max,
+        idle_check_seconds=settings.db_idle_check_seconds,
+        connect_timeout=settings.db_connect_timeout,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        # The live search strategy's HNSW settings, once per connection rather than once per query.
+        session_settings=hnsw_settings(settings.search_strategy.effective_ef_search),
+        name=f"imagesearch-{role}",
+    )
+
+
+def primary_url(settings: Settings) -> str:
+    """DATABASE_URL, else the URL held by the DATABASE_SECRET_ARN secret (read once per container)."""
+    if settings.database_url is None and settings.database_secret_arn is not None:
+        from imagesearch.db.secret import database_url_from_secret
+
+        return database_url_from_secret(settings.database_secret_arn)
+    if settings.database_url is None:
+        raise DatabaseUnavailable("IMAGESEARCH_DATABASE_URL is not set")
+    return settings.database_url

@@ -6,6 +6,8 @@ import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from imagesearch.config import Settings
+from imagesearch.errors import StorageUnavailable
 from imagesearch.storage.base import ObjectStorage
 from imagesearch.storage.filesystem import FileSystemStorage
 from imagesearch.storage.s3 import S3Storage
@@ -29,3 +31,16 @@ def storage_from_url(
         secret = (signing_secret or secrets.token_hex(32)).encode("utf-8")
         return FileSystemStorage(root, signer=UrlSigner(secret=secret, base_url=public_base_url.rstrip("/")))
     raise ValueError(f"unsupported storage URL {url!r}")
+
+
+def storage_from_settings(settings: Settings) -> ObjectStorage:
+    """The adapter of IMAGESEARCH_STORAGE_URL (StorageUnavailable when it is not set)."""
+    if settings.storage_url is None:
+        raise StorageUnavailable("IMAGESEARCH_STORAGE_URL is not set")
+    return storage_from_url(
+        settings.storage_url,
+        endpoint_url=settings.storage_endpoint_url,
+        region=settings.storage_region,
+        public_base_url=settings.public_base_url,
+        signing_secret=settings.signing_secret,
+    )
