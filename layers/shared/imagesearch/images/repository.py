@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -13,8 +10,8 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import class_row
 
+from imagesearch import cursors
 from imagesearch.db import embeddings
-from imagesearch.errors import InvalidRequest
 from imagesearch.images.schemas import ImageFields
 
 
@@ -87,18 +84,17 @@ def get_by_key(conn: psycopg.Connection, storage_key: str, *, for_update: bool =
 
 
 def encode_cursor(created_at: datetime, image_id: UUID) -> str:
-    raw = json.dumps([created_at.isoformat(), str(image_id)]).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return cursors.encode_cursor([created_at.isoformat(), str(image_id)])
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     """Inverse of encode_cursor; InvalidRequest for anything else."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, image_id = json.loads(raw)
+
+    def parse(values: Any) -> tuple[datetime, UUID]:
+        created_at, image_id = values
         return datetime.fromisoformat(created_at), UUID(image_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidRequest("malformed cursor") from None
+
+    return cursors.decode_cursor(cursor, parse)
 
 
 def list_page(
