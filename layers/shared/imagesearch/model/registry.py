@@ -83,12 +83,13 @@ def open_bundle(location: str, options: BundleOptions) -> EmbeddingModel:
     return Embedder(location, threads=options.threads, max_image_pixels=options.max_image_pixels)
 
 
-BundleLoader = Callable[[str], EmbeddingModel]
+BundleLoader = Callable[[str], EmbeddingModel]  # opens a bundle once, then hands out the same embedder
 
 
 class ModelRegistry:
     """The configured model, the active one (re-read every `active_ttl_seconds`), the back-filled ones
-    (re-read every `refresh_seconds`), each model's loaded bundle, and the query cache."""
+    (re-read every `refresh_seconds`), and the query cache. Bundles are opened through `load`, which keeps
+    each one open (the runtime's `load_bundle`)."""
 
     def __init__(
         self,
@@ -109,10 +110,8 @@ class ModelRegistry:
         self._load = load
         self._active_ttl = active_ttl_seconds
         self._refresh_seconds = refresh_seconds
-        self._lock = threading.Lock()
         self._refresh_lock = threading.Lock()
         self._active: tuple[float, ModelRecord] | None = None
-        self._loaded: dict[str, EmbeddingModel] = {}
         self._registered = False
         self._embedding: tuple[float, list[EmbeddingModel]] | None = None
         self.cache = QueryCache(query_cache_size)
@@ -151,17 +150,6 @@ class ModelRegistry:
 
     def embedder(self, record: ModelRecord) -> EmbeddingModel:
         """The embedder of `record`: the configured bundle when it is that model, else its bundle_uri."""
-        model = self._loaded.get(record.id)
-        if model is not None:
-            return model
-        with self._lock:
-            model = self._loaded.get(record.id)
-            if model is None:
-                model = self._open(record)
-                self._loaded[record.id] = model
-            return model
-
-    def _open(self, record: ModelRecord) -> EmbeddingModel:
         configured = self.configured
         if configured.model_id == record.id:
             return configured

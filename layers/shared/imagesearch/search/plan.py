@@ -36,6 +36,11 @@ class SearchPlan:
         return self.mode in ("hybrid", "vector")
 
     @property
+    def uses_stored_vector(self) -> bool:
+        """The query vector is a stored image's, read by the statement itself (no model run)."""
+        return self.uses_vectors and self.query_vector is None and self.query_image is not None
+
+    @property
     def uses_keywords(self) -> bool:
         return self.mode in ("hybrid", "keyword") and self.text is not None
 

@@ -115,13 +115,11 @@ class SearchService:
     def query_vector(self, plan: SearchPlan, record: ModelRecord) -> np.ndarray | None:
         """The plan's query embedding under `record`'s model; None when a stored vector or keywords alone
         answer it."""
-        if not plan.uses_vectors:
+        if not plan.uses_vectors or plan.uses_stored_vector:
             return None
         if plan.query_vector is not None:
             return plan.query_vector
-        if plan.query_image is not None:
-            return None  # the statement reads the image's stored vector
-        assert plan.text is not None  # a plan has text or an image
+        assert plan.text is not None  # a plan has text, an image or a vector
         return self.models.text_vector(record, plan.text)
 
     def model_for(self, strategy: SearchStrategy) -> ModelRecord:

@@ -70,7 +70,7 @@ def search_query(
     """The statement and parameters of `plan` under `strategy`: limit + 1 rows (the extra one says "there
     is more"). `query_vector` is the text's or picture's embedding; None when the plan searches by a stored
     image's vector or by keywords alone."""
-    stored = plan.uses_vectors and plan.query_vector is None and plan.query_image is not None
+    stored = plan.uses_stored_vector
     if plan.uses_vectors and not stored and query_vector is None:
         raise ValueError("a vector search needs its query vector")
     shape = QueryShape(
