@@ -247,13 +247,13 @@ _current_lock = threading.Lock()
 
 def get_runtime() -> Runtime:
     """The process's runtime; on first use, built from the environment's settings."""
+    global _current
     runtime = _current
     if runtime is None:
         with _current_lock:
             if _current is None:
-                _install(Runtime(load_settings()))
+                _current = Runtime(load_settings())
             runtime = _current
-            assert runtime is not None
     return runtime
 
 
@@ -261,41 +261,37 @@ def configure(settings: Settings | None = None, **parts: Any) -> Runtime:
     """Install a runtime for `settings` (default: the environment's) with `parts` handed in instead of
     built; the runtime it replaces is closed. Returns the new runtime."""
     runtime = Runtime(settings if settings is not None else load_settings(), **parts)
-    with _current_lock:
-        _install(runtime)
+    _close(_swap(runtime))
     return runtime
 
 
 def reset() -> None:
     """Close and drop the process's runtime; the next `get_runtime()` builds one from the environment."""
-    global _current
-    with _current_lock:
-        previous, _current = _current, None
-    if previous is not None:
-        previous.close()
+    _close(_swap(None))
 
 
 @contextmanager
 def using(settings: Settings, **parts: Any) -> Iterator[Runtime]:
     """A runtime for `settings` for the duration of the block; the previous one is put back after."""
-    global _current
-    with _current_lock:
-        previous = _current
-        runtime = Runtime(settings, **parts)
-        if previous is not None:
-            runtime.adopt_bundles(previous)
-        _current = runtime
+    runtime = Runtime(settings, **parts)
+    previous = _swap(runtime)
     try:
         yield runtime
     finally:
-        with _current_lock:
-            _current = previous
+        _swap(previous)
         runtime.close()
 
 
-def _install(runtime: Runtime) -> None:
+def _swap(runtime: Runtime | None) -> Runtime | None:
+    """Make `runtime` the process's, keeping the bundles the one before it opened; returns that one."""
     global _current
-    previous, _current = _current, runtime
-    if previous is not None:
+    with _current_lock:
+        previous, _current = _current, runtime
+    if runtime is not None and previous is not None:
         runtime.adopt_bundles(previous)
-        previous.close()
+    return previous
+
+
+def _close(runtime: Runtime | None) -> None:
+    if runtime is not None:
+        runtime.close()
