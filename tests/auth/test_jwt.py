@@ -34,30 +34,51 @@ SIGNING_KEY = rsa_key()
 OTHER_KEY = rsa_key()
 
 
-@pytest.fixture(scope="module")
-def jwks_url() -> Iterator[str]:
-    jwk = json.loads(RSAAlgorithm.to_jwk(SIGNING_KEY.public_key())) | {
-        "kid": "k1",
-        "use": "sig",
-        "alg": "RS256",
-    }
-    body = json.dumps({"keys": [jwk]}).encode()
+def public_jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    return json.loads(RSAAlgorithm.to_jwk(key.public_key())) | {"kid": kid, "use": "sig", "alg": "RS256"}
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
+class JwksServer:
+    """The identity provider's key set over real HTTP; `serve` rotates it, `fetches` counts downloads."""
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    server.shutdown()
+    def __init__(self) -> None:
+        self.keys = [public_jwk(SIGNING_KEY, "k1")]
+        self.fetches = 0
+        jwks = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+                jwks.fetches += 1
+                body = json.dumps({"keys": jwks.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/.well-known/jwks.json"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def serve(self, *keys: dict[str, Any]) -> None:
+        self.keys = list(keys)
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+@pytest.fixture
+def jwks() -> Iterator[JwksServer]:
+    server = JwksServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def jwks_url(jwks: JwksServer) -> str:
+    return jwks.url
 
 
 @pytest.fixture
@@ -153,3 +174,66 @@ def test_symmetric_algorithms_are_refused(client: TestClient) -> None:
 def test_api_keys_still_work_beside_jwt(client: TestClient, db: Database) -> None:
     key, _ = ApiKeys(db).create("machines")
     assert client.get("/images", headers={"X-API-Key": key}).status_code == 200
+
+
+def jwt_client(settings: Settings, jwks_url: str, **overrides: Any) -> TestClient:
+    configure(
+        settings.model_copy(
+            update={
+                "auth_mode": AuthMode.JWT,
+                "jwt_issuer": ISSUER,
+                "jwt_audience": AUDIENCE,
+                "jwt_jwks_url": jwks_url,
+                "jwt_tenant_claim": "org",
+                **overrides,
+            }
+        )
+    )
+    return TestClient(local_app(), raise_server_exceptions=False)
+
+
+def test_a_key_the_provider_removed_is_refused_once_the_key_set_expires(
+    settings: Settings, db: Database, jwks: JwksServer
+) -> None:
+    """Rotation after a leak: k1 leaves the key set, k2 replaces it. Within the key set's lifespan tokens
+    signed with k1 stop working, and tokens signed with k2 work."""
+    new_key = rsa_key()
+    with jwt_client(settings, jwks.url, jwt_jwks_lifespan_seconds=1.0) as client:
+        assert client.get("/images", headers=bearer(token())).status_code == 200
+        for _ in range(3):
+            assert client.get("/images", headers=bearer(token())).status_code == 200
+        assert jwks.fetches == 1  # cached between requests
+
+        jwks.serve(public_jwk(new_key, "k2"))
+        time.sleep(1.2)
+        refused = client.get("/images", headers=bearer(token()))
+        assert refused.status_code == 401, refused.text
+        assert client.get("/images", headers=bearer(token(new_key, kid="k2"))).status_code == 200
+
+
+def test_tokens_cannot_name_their_way_into_an_api_key_tenant(settings: Settings, db: Database) -> None:
+    """A token whose claim names the tenant of an API key (or `default`) gets a tenant of its own issuer."""
+    with TestClient(local_app()) as plain:
+        configure(settings.model_copy(update={"auth_mode": AuthMode.API_KEY, "api_key_cache_seconds": 0.0}))
+        key, _ = ApiKeys(db).create("acme")
+        created = plain.post(
+            "/uploads",
+            headers={"X-API-Key": key},
+            json={"filename": "secret.png", "content_type": "image/png", "size": 5},
+        )
+        assert created.status_code == 201, created.text
+
+    jwks = JwksServer()
+    try:
+        with jwt_client(settings, jwks.url) as client:
+            for name in ("acme", "default"):
+                listed = client.get("/images", headers=bearer(token(org=name)))
+                assert listed.status_code == 200
+                assert listed.json()["items"] == [], f"a token naming {name!r} saw another namespace's images"
+            # The API key still sees its own tenant's image beside the token's tenant of the same name.
+            assert len(client.get("/images", headers={"X-API-Key": key}).json()["items"]) == 1
+    finally:
+        jwks.close()
+    with db.connection() as conn:
+        rows = conn.execute("SELECT name, issuer FROM tenants WHERE name = 'acme' ORDER BY issuer").fetchall()
+    assert rows == [("acme", ISSUER), ("acme", None)]

@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     jwt_tenant_claim: str = "tenant"
     jwt_algorithms: str = "RS256"
     jwt_leeway_seconds: Annotated[float, Field(ge=0, le=300)] = 30.0
+    # How long the provider's key set is trusted before it is fetched again: a key the provider removed
+    # (a rotation after a leak) is refused at most this long afterwards.
+    jwt_jwks_lifespan_seconds: Annotated[float, Field(gt=0, le=86400)] = 300.0
 
     # --- uploads ---
     max_upload_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024

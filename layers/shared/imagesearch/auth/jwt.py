@@ -1,8 +1,11 @@
 """JWT bearer tokens from any OpenID Connect provider (Cognito, Auth0, Keycloak, ...).
 
-The signature is checked against the provider's JWKS (fetched and cached by PyJWT), then issuer, audience,
-expiry and not-before (with a small leeway). The tenant is the value of one configured claim, a tenant
-name; a tenant the provider vouches for is created on first sight.
+The signature is checked against the provider's JWKS, then issuer, audience, expiry and not-before (with a
+small leeway). The key set is cached for `jwks_lifespan` seconds and then fetched again, so a key the
+provider removes stops being accepted within that time (PyJWT's per-key cache, which never expires, is
+not used). The tenant is the value of one configured claim, a tenant name within the issuer's namespace
+(never an API key's tenant or another issuer's); a tenant the provider vouches for is created on first
+sight.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class JwtVerifier:
         algorithms: list[str],
         tenant_claim: str,
         leeway_seconds: float = 30.0,
+        jwks_lifespan: float = 300.0,
     ) -> None:
         if not algorithms or any(a.lower() == "none" or a.startswith("HS") for a in algorithms):
             # Symmetric algorithms would let anyone holding the public JWKS forge tokens.
@@ -37,7 +41,15 @@ class JwtVerifier:
         self.algorithms = algorithms
         self.tenant_claim = tenant_claim
         self.leeway = leeway_seconds
-        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300, timeout=5)
+        # The key set cache holds parsed keys and expires; an unknown `kid` (a new key) refetches the set at
+        # most once per cooldown.
+        self._jwks = jwt.PyJWKClient(
+            jwks_url,
+            cache_keys=False,
+            lifespan=jwks_lifespan,
+            cooldown_duration=min(30.0, jwks_lifespan),
+            timeout=5,
+        )
         self._tenants: dict[str, Tenant] = {}
         self._lock = threading.Lock()
 
@@ -52,6 +64,7 @@ class JwtVerifier:
             algorithms=[a.strip() for a in settings.jwt_algorithms.split(",") if a.strip()],
             tenant_claim=settings.jwt_tenant_claim,
             leeway_seconds=settings.jwt_leeway_seconds,
+            jwks_lifespan=settings.jwt_jwks_lifespan_seconds,
         )
 
     def claims(self, token: str) -> dict[str, Any]:
@@ -86,7 +99,7 @@ class JwtVerifier:
         tenant = self._tenants.get(name)
         if tenant is None:
             with db.connection() as conn:
-                tenant = get_or_create_tenant(conn, name)
+                tenant = get_or_create_tenant(conn, name, issuer=self.issuer)
             with self._lock:
                 self._tenants[name] = tenant
         return tenant
