@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ from imagesearch.cli.main import main
 from imagesearch.config import Settings
 from imagesearch.db import Database
 from imagesearch.errors import Unauthorized
+from imagesearch.local.server import local_app
+from imagesearch.runtime import configure
 
 
 def assert_401(response: Any) -> None:
@@ -126,3 +129,58 @@ def test_keys_command_creates_lists_and_revokes(
     with pytest.raises(Unauthorized):
         ApiKeys(db).verify(key)
     assert main(["keys", "revoke", "nope"]) == 2
+
+
+def test_a_revocation_reaches_every_process_within_the_check_interval(
+    db: Database, keyed_settings: Settings
+) -> None:
+    """Two warm processes trust a key from their caches (30 s); a revocation elsewhere moves the epoch,
+    which each re-reads within `revocation_check_seconds`, so neither accepts the key after that."""
+    key, record = ApiKeys(db).create("acme")
+    processes = [ApiKeys(db, cache_seconds=30.0, revocation_check_seconds=0.3) for _ in range(2)]
+    for process in processes:
+        assert process.verify(key).name == "acme"
+        assert process.cached(key) is not None  # served from memory from now on
+
+    ApiKeys(db).revoke(record.prefix)  # the CLI, in a third process
+    time.sleep(0.4)
+    for process in processes:
+        assert process.cached(key) is None  # the epoch is due: no answer from memory
+        with pytest.raises(Unauthorized):
+            process.verify(key)
+
+
+def test_the_epoch_check_keeps_other_keys_cached_between_revocations(
+    db: Database, keyed_settings: Settings
+) -> None:
+    """Re-reading an unchanged epoch keeps the cache: one single-row read per interval, not a key lookup."""
+    key, _ = ApiKeys(db).create("acme")
+    process = ApiKeys(db, cache_seconds=30.0, revocation_check_seconds=0.2)
+    process.verify(key)
+    time.sleep(0.3)
+    assert process.cached(key) is None
+    with db.connection() as conn:
+        conn.execute("ALTER TABLE api_keys RENAME TO api_keys_away")  # a key lookup would now fail
+    try:
+        assert process.verify(key).name == "acme"  # the epoch alone was read; the key came from the cache
+        assert process.cached(key) is not None
+    finally:
+        with db.connection() as conn:
+            conn.execute("ALTER TABLE api_keys_away RENAME TO api_keys")
+
+
+def test_keys_revoke_now_returns_once_the_running_api_refuses_the_key(
+    db: Database, keyed_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure(
+        keyed_settings.model_copy(
+            update={"api_key_cache_seconds": 30.0, "api_key_revocation_check_seconds": 0.5}
+        )
+    )
+    key, record = ApiKeys(db).create("acme")
+    with TestClient(local_app(), raise_server_exceptions=False) as client:
+        assert client.get("/images", headers={"X-API-Key": key}).status_code == 200
+        assert client.get("/images", headers={"X-API-Key": key}).status_code == 200  # cached now
+        assert main(["keys", "revoke", record.prefix, "--now"]) == 0
+        assert "refused everywhere now" in capsys.readouterr().out
+        assert_401(client.get("/images", headers={"X-API-Key": key}))

@@ -134,8 +134,11 @@ class Settings(BaseSettings):
     auth_mode: AuthMode = AuthMode.NONE
     # API keys: last use is written at most this often per key (no write on every request).
     api_key_touch_seconds: Annotated[float, Field(ge=0)] = 300.0
-    # A verified key is trusted this long without a database lookup: revocation takes effect within it.
+    # A verified key is trusted this long without a database lookup of the key...
     api_key_cache_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    # ...unless the revocation epoch moved: each process reads it at most this often (one single-row read),
+    # so a revoked key is refused everywhere within this time. 0: only api_key_cache_seconds bounds it.
+    api_key_revocation_check_seconds: Annotated[float, Field(ge=0, le=3600)] = 2.0
     # JWT (auth_mode=jwt), from any OpenID Connect provider (Cognito, Auth0, Keycloak...).
     jwt_issuer: str | None = None
     jwt_audience: str | None = None

@@ -210,6 +210,7 @@ class Runtime:
                 writer=self.database,
                 touch_seconds=self.settings.api_key_touch_seconds,
                 cache_seconds=self.settings.api_key_cache_seconds,
+                revocation_check_seconds=self.settings.api_key_revocation_check_seconds,
             )
 
         return self._part("api_keys", build)

@@ -4,6 +4,12 @@ The secret carries 256 random bits, so a fast hash is enough (no password stretc
 hashes the presented key and compares digests with `hmac.compare_digest`, including when the prefix is
 unknown, so the time taken says nothing about how much of a key matched. Last use is written at most once
 per `touch_seconds` per key, never on every request.
+
+Verified keys are cached for `cache_seconds`, but no longer than the revocation epoch stays unchanged: every
+revocation bumps one counter (`auth_state.revocation_epoch`), each process re-reads it at most every
+`revocation_check_seconds` (with the next key lookup, or alone), and drops its whole cache when it moved.
+So a revoked key is refused everywhere within `revocation_check_seconds` (plus a replica's lag), at the
+cost of one single-row read per process per that interval, not one per request.
 """
 
 from __future__ import annotations
@@ -64,6 +70,12 @@ def parse_prefix(key: str) -> str | None:
     return prefix
 
 
+_READ_EPOCH = "SELECT coalesce((SELECT revocation_epoch FROM auth_state), 0)"
+_BUMP_EPOCH = (
+    "INSERT INTO auth_state (id, revocation_epoch) VALUES (true, 1) "
+    "ON CONFLICT (id) DO UPDATE SET revocation_epoch = auth_state.revocation_epoch + 1"
+)
+
 _SELECT = """
     SELECT k.id, k.tenant_id, t.name AS tenant_name, k.prefix, k.name, k.created_at, k.last_used_at,
            k.revoked_at
@@ -81,11 +93,15 @@ class ApiKeys:
         writer: Database | None = None,
         touch_seconds: float = 300.0,
         cache_seconds: float = 0.0,
+        revocation_check_seconds: float = 0.0,
     ) -> None:
         self.db = db
         self.writer = writer or db  # last-use updates go to the primary when `db` is a replica
         self.touch_seconds = touch_seconds
         self.cache_seconds = cache_seconds
+        self.revocation_check_seconds = revocation_check_seconds  # 0: only cache_seconds bounds the cache
+        self._epoch: int | None = None
+        self._epoch_read_at = float("-inf")
         self._touched: dict[UUID, float] = {}
         self._verified: dict[bytes, tuple[float, Tenant, UUID]] = {}
         self._lock = threading.Lock()
@@ -120,6 +136,7 @@ class ApiKeys:
                 "WHERE prefix = %s OR id::text = %s",
                 (prefix_or_id, prefix_or_id),
             )
+            conn.execute(_BUMP_EPOCH)
             record = self._get(conn, prefix_or_id) or self._get_by_id(conn, prefix_or_id)
         if record is None:
             raise NotFound(f"no API key {prefix_or_id!r}")
@@ -128,15 +145,38 @@ class ApiKeys:
         return record
 
     def cached(self, key: str) -> Tenant | None:
-        """The tenant of a key verified within cache_seconds, without touching the database."""
+        """The tenant of a key verified within cache_seconds, without touching the database; None also when
+        the revocation epoch is due for a check (then `verify` reads it)."""
+        now = time.monotonic()
+        if self.revocation_check_seconds > 0 and now - self._epoch_read_at >= self.revocation_check_seconds:
+            return None
         cached = self._verified.get(hash_key(key))
-        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+        if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
         return None
+
+    def _saw_epoch(self, epoch: int, read_at: float) -> None:
+        """Record the epoch read at `read_at`; a new one empties the cache of verified keys."""
+        with self._lock:
+            if epoch != self._epoch:
+                self._verified.clear()
+                self._epoch = epoch
+            self._epoch_read_at = max(self._epoch_read_at, read_at)
+
+    def _check_epoch(self) -> None:
+        if self.revocation_check_seconds <= 0 or not self._verified:
+            return
+        now = time.monotonic()
+        if now - self._epoch_read_at < self.revocation_check_seconds:
+            return
+        with self.db.connection() as conn:
+            row = conn.execute(_READ_EPOCH).fetchone()
+        self._saw_epoch(row[0] if row else 0, now)
 
     def verify(self, key: str) -> Tenant:
         """The tenant of a valid, unrevoked key; Unauthorized otherwise (same answer for every failure)."""
         digest = hash_key(key)
+        self._check_epoch()
         now = time.monotonic()
         tenant = self.cached(key)
         if tenant is not None:
@@ -145,11 +185,14 @@ class ApiKeys:
         if prefix is None:
             raise Unauthorized("malformed API key")
         with self.db.connection() as conn:
+            # The epoch comes in the same snapshot as the key: a key cached with it was unrevoked then.
             row = conn.execute(
-                "SELECT k.id, k.key_hash, k.revoked_at, t.id, t.name "
-                "FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = %s",
+                "SELECT k.id, k.key_hash, k.revoked_at, t.id, t.name, "
+                f"({_READ_EPOCH}) FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.prefix = %s",
                 (prefix,),
             ).fetchone()
+        if row is not None:
+            self._saw_epoch(row[5], now)
         stored = bytes(row[1]) if row is not None else _DUMMY_HASH
         matches = hmac.compare_digest(digest, stored)  # compared even for unknown prefixes
         if row is None or not matches or row[2] is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from typing import TYPE_CHECKING, Any
 
 from imagesearch.cli.target import add_target_arguments, target_runtime
@@ -10,6 +11,10 @@ from imagesearch.cli.target import add_target_arguments, target_runtime
 if TYPE_CHECKING:
     from imagesearch.auth.api_keys import ApiKeys
     from imagesearch.runtime import Runtime
+
+
+# A request that read the old epoch just before the window closed may still be finishing.
+REVOCATION_MARGIN_SECONDS = 0.5
 
 
 def register(subparsers: Any) -> None:
@@ -22,6 +27,12 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--tenant", help="only this tenant's keys")
     revoke = actions.add_parser("revoke", help="revoke a key by its prefix (or id)")
     revoke.add_argument("key", metavar="PREFIX")
+    revoke.add_argument(
+        "--now",
+        action="store_true",
+        help="return only once every running function refuses the key "
+        "(waits IMAGESEARCH_API_KEY_REVOCATION_CHECK_SECONDS, or the key cache's time when that is 0)",
+    )
     for action, func in ((create, run_create), (listing, run_list), (revoke, run_revoke)):
         add_target_arguments(action)
         action.set_defaults(func=func)
@@ -68,5 +79,12 @@ def run_list(args: argparse.Namespace) -> int:
 def run_revoke(args: argparse.Namespace) -> int:
     with target_runtime(args) as runtime:
         record = _keys(runtime).revoke(args.key)
+        settings = runtime.settings
     print(f"revoked {record.prefix} of tenant {record.tenant_name!r}")
+    if args.now:
+        # Every process re-reads the revocation epoch at most this often, and then drops its cached keys.
+        window = settings.api_key_revocation_check_seconds or settings.api_key_cache_seconds
+        print(f"waiting {window:g} s until every running function has seen the revocation...", flush=True)
+        time.sleep(window + REVOCATION_MARGIN_SECONDS)
+        print(f"{record.prefix} is refused everywhere now (replicas: once they have replayed the revocation)")
     return 0
