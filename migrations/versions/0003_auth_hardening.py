@@ -36,8 +36,9 @@ def upgrade() -> None:
 
     CREATE TABLE rate_limits (
         tenant_id  uuid PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
-        tokens     double precision NOT NULL,
-        updated_at timestamptz NOT NULL
+        tokens     double precision NOT NULL,     -- left in the bucket at updated_at
+        updated_at timestamptz NOT NULL,
+        last_grant integer NOT NULL DEFAULT 0     -- tokens the last lease took (what it returns)
     );
     """)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -139,6 +140,12 @@ class Settings(BaseSettings):
     # ...unless the revocation epoch moved: each process reads it at most this often (one single-row read),
     # so a revoked key is refused everywhere within this time. 0: only api_key_cache_seconds bounds it.
     api_key_revocation_check_seconds: Annotated[float, Field(ge=0, le=3600)] = 2.0
+    # Per-tenant rate limit, shared by every process (auth/rate_limit.py): requests per second, 0 = off.
+    rate_limit_per_second: Annotated[float, Field(ge=0, le=100_000)] = 0.0
+    # The bucket's size (a burst allowed after a quiet spell); default twice the rate, at least 1.
+    rate_limit_burst: Annotated[int | None, Field(ge=1)] = None
+    # Tokens a process takes from the shared bucket at once (one database write each); default rate / 10.
+    rate_limit_lease: Annotated[int | None, Field(ge=1)] = None
     # JWT (auth_mode=jwt), from any OpenID Connect provider (Cognito, Auth0, Keycloak...).
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
@@ -203,6 +210,16 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @property
+    def rate_limit(self) -> tuple[float, int, int] | None:
+        """(rate per second, burst, lease) of the per-tenant limit, None when it is off."""
+        rate = self.rate_limit_per_second
+        if rate <= 0:
+            return None
+        burst = self.rate_limit_burst or max(1, math.ceil(2 * rate))
+        lease = min(burst, self.rate_limit_lease or max(1, math.ceil(rate / 10)))
+        return rate, burst, lease
 
     @property
     def shadow_candidate(self) -> SearchStrategy | None:

@@ -50,9 +50,19 @@ class Conflict(ImageSearchError):
     """The request conflicts with the resource's state (409)."""
 
 
+class TooManyRequests(ImageSearchError):
+    """The caller's tenant is over its rate limit (429); `retry_after` seconds until it may send again."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 # --- not the caller's fault, but expected and temporary (503) ---
 class ServiceUnavailable(ImageSearchError):
-    """A dependency is down; retrying later should work."""
+    """A dependency is down; retrying later should work (after `retry_after` seconds, the 503's header)."""
+
+    retry_after: int = 1
 
 
 class DatabaseUnavailable(ServiceUnavailable):
@@ -60,7 +70,20 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 
 class StorageUnavailable(ServiceUnavailable):
-    """Object storage cannot be reached or answered with a server error."""
+    """Object storage cannot be reached, answered with a server error, or cannot write (disk full)."""
+
+
+class StorageThrottled(StorageUnavailable):
+    """Object storage asks for fewer requests (S3 SlowDown) even after the client's own retries."""
+
+    retry_after = 5
+
+
+class StorageMisconfigured(StorageUnavailable):
+    """Object storage refuses the deployment itself (credentials, permissions, bucket, region): the caller
+    still gets a 503, since it is not their fault, but an operator has to act, so it is logged as an error."""
+
+    retry_after = 30
 
 
 # --- configuration ---

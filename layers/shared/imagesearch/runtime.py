@@ -30,6 +30,7 @@ from imagesearch.storage.urls import UrlCache
 if TYPE_CHECKING:
     from imagesearch.auth.api_keys import ApiKeys
     from imagesearch.auth.jwt import JwtVerifier
+    from imagesearch.auth.rate_limit import RateLimiter
     from imagesearch.images.service import ImageService
     from imagesearch.ingest.processor import Ingestor
     from imagesearch.model.embedder import EmbeddingModel
@@ -214,6 +215,21 @@ class Runtime:
             )
 
         return self._part("api_keys", build)
+
+    @property
+    def rate_limiter(self) -> RateLimiter | None:
+        """The per-tenant rate limit (buckets in the primary database), None when it is off."""
+
+        def build() -> RateLimiter | None:
+            limit = self.settings.rate_limit
+            if limit is None:
+                return None
+            from imagesearch.auth.rate_limit import RateLimiter
+
+            rate, burst, lease = limit
+            return RateLimiter(self.database, rate=rate, burst=burst, lease=lease)
+
+        return self._part("rate_limiter", build)
 
     @property
     def jwt(self) -> JwtVerifier | None:

@@ -11,7 +11,7 @@ from imagesearch.auth.api_keys import KEY_PREFIX
 from imagesearch.auth.tenant import DEFAULT_TENANT, Tenant
 from imagesearch.config import AuthMode
 from imagesearch.errors import Unauthorized
-from imagesearch.runtime import get_runtime
+from imagesearch.runtime import Runtime, get_runtime
 
 
 def credentials(request: Request) -> str | None:
@@ -27,11 +27,19 @@ def credentials(request: Request) -> str | None:
 
 
 async def current_tenant(request: Request) -> Tenant:
-    """The default tenant when auth is off; otherwise the tenant of the presented credentials.
+    """The tenant of the presented credentials (the default tenant when auth is off), within its rate limit.
 
-    Async, so the common cases (auth off, a key verified moments ago) cost no thread-pool hop; a database
-    lookup or a JWKS fetch runs in the pool."""
+    Async, so the common cases (auth off, a key verified moments ago, a leased token in memory) cost no
+    thread-pool hop; a database lookup, a JWKS fetch or a lease runs in the pool."""
     runtime = get_runtime()
+    tenant = await _authenticate(request, runtime)
+    limiter = runtime.rate_limiter
+    if limiter is not None and not limiter.take_local(tenant.id):
+        await run_in_threadpool(limiter.take, tenant.id)
+    return tenant
+
+
+async def _authenticate(request: Request, runtime: Runtime) -> Tenant:
     if runtime.settings.auth_mode is AuthMode.NONE:
         return DEFAULT_TENANT
     token = credentials(request)

@@ -46,6 +46,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: _problem_response("missing, malformed or revoked credentials"),
     404: _problem_response("no such resource for this caller"),
     409: _problem_response("the resource is not in a state that allows this"),
+    429: _problem_response("the tenant is over its rate limit; retry after Retry-After seconds"),
     413: _problem_response("too large: bytes or pixels over the limit"),
     415: _problem_response("not a supported image"),
     422: _problem_response("invalid request"),
@@ -62,6 +63,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ImageSearchError], int]] = [
     (errors.ObjectNotFound, 404),
     (errors.Unauthorized, 401),
     (errors.Conflict, 409),
+    (errors.TooManyRequests, 429),
     (errors.ServiceUnavailable, 503),
 ]
 
@@ -96,7 +98,12 @@ async def _project_error(request: Request, exc: Exception) -> JSONResponse:
             "request failed", extra={"path": request.url.path, "status": status, "error": repr(exc)}
         )
     extra = {"reason": exc.reason} if isinstance(exc, errors.ImageRejected) else {}
-    return problem(status, exc.detail, **extra)
+    response = problem(status, exc.detail, **extra)
+    if isinstance(exc, errors.TooManyRequests):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, errors.ServiceUnavailable):
+        response.headers["Retry-After"] = str(exc.retry_after)  # longer for throttling, misconfiguration
+    return response
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
