@@ -18,8 +18,8 @@ class UrlSigner:
     secret: bytes
     base_url: str
 
-    def _signature(self, method: str, key: str, expires: int, content_type: str, size: str) -> str:
-        message = "\n".join((method, key, str(expires), content_type, size)).encode("utf-8")
+    def _signature(self, method: str, key: str, expires: str, content_type: str, size: str) -> str:
+        message = "\n".join((method, key, expires, content_type, size)).encode("utf-8")
         return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
 
     def sign(
@@ -29,7 +29,7 @@ class UrlSigner:
         size_text = "" if size is None else str(size)
         params = {
             "expires": str(expires_at),
-            "sig": self._signature(method, key, expires_at, content_type, size_text),
+            "sig": self._signature(method, key, str(expires_at), content_type, size_text),
         }
         if content_type:
             params["ct"] = content_type
@@ -49,12 +49,17 @@ class UrlSigner:
         now: float | None = None,
     ) -> None:
         """Raise Unauthorized unless the signature matches and has not expired."""
+        # Only what `sign` writes: ASCII digits (int() would also take ' 12', '+12', '1_2' and '١٢').
+        if not (expires.isascii() and expires.isdigit()):
+            raise Unauthorized("malformed URL signature")
         try:
-            expires_at = int(expires)
-        except ValueError:
+            # Bytes, not str: compare_digest refuses non-ASCII text, and a lone surrogate has no UTF-8.
+            expected = self._signature(method, key, expires, content_type, size).encode("ascii")
+            given = sig.encode("utf-8")
+        except UnicodeEncodeError:
             raise Unauthorized("malformed URL signature") from None
-        expected = self._signature(method, key, expires_at, content_type, size)
-        if not hmac.compare_digest(expected, sig):
+        if not hmac.compare_digest(expected, given):
             raise Unauthorized("invalid URL signature")
-        if (time.time() if now is None else now) > expires_at:
+        # The signature covers the text of `expires`, so it is what `sign` wrote: a short decimal number.
+        if (time.time() if now is None else now) > int(expires):
             raise Unauthorized("the URL has expired")
