@@ -13,6 +13,9 @@ from imagesearch.db import Database, migrate
 from imagesearch.local.postgres import EPHEMERAL_SERVER_SETTINGS, EmbeddedPostgres
 from imagesearch.runtime import configure, reset
 
+# In CI (`CI=true`), a skip not on the allow-list fails the run and is listed with its reason.
+pytest_plugins = ["support.ci_skips"]
+
 fuzz.load_profile()
 
 TEST_DATABASE = "imagesearch_test"

