@@ -99,10 +99,9 @@ async def _project_error(request: Request, exc: Exception) -> JSONResponse:
         )
     extra = {"reason": exc.reason} if isinstance(exc, errors.ImageRejected) else {}
     response = problem(status, exc.detail, **extra)
-    if isinstance(exc, errors.TooManyRequests):
+    if isinstance(exc, errors.TooManyRequests | errors.ServiceUnavailable):
+        # The rate limit's wait; for a dependency, longer when it throttles or is misconfigured.
         response.headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, errors.ServiceUnavailable):
-        response.headers["Retry-After"] = str(exc.retry_after)  # longer for throttling, misconfiguration
     return response
 
 

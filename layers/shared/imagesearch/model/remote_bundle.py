@@ -114,7 +114,7 @@ def source_for(uri: str, *, endpoint_url: str | None = None, region: str | None 
             endpoint_url=endpoint_url,
             region_name=region,
             config=Config(
-                retries={"max_attempts": 3, "mode": "standard"},
+                retries={"total_max_attempts": 3, "mode": "standard"},  # three in all
                 s3={"addressing_style": "path"} if endpoint_url else {},
             ),
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from imagesearch.config import Settings
-from imagesearch.errors import StorageUnavailable
+from imagesearch.errors import StorageMisconfigured
 from imagesearch.storage.base import ObjectStorage
 from imagesearch.storage.filesystem import FileSystemStorage
 from imagesearch.storage.s3 import S3Storage
@@ -34,9 +34,9 @@ def storage_from_url(
 
 
 def storage_from_settings(settings: Settings) -> ObjectStorage:
-    """The adapter of IMAGESEARCH_STORAGE_URL (StorageUnavailable when it is not set)."""
+    """The adapter of IMAGESEARCH_STORAGE_URL (StorageMisconfigured, a 503, when it is not set)."""
     if settings.storage_url is None:
-        raise StorageUnavailable("IMAGESEARCH_STORAGE_URL is not set")
+        raise StorageMisconfigured("IMAGESEARCH_STORAGE_URL is not set")
     return storage_from_url(
         settings.storage_url,
         endpoint_url=settings.storage_endpoint_url,

@@ -8,14 +8,48 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from imagesearch.errors import InvalidRequest, ObjectNotFound, StorageUnavailable
+from imagesearch.errors import (
+    ImageSearchError,
+    InvalidRequest,
+    ObjectNotFound,
+    StorageMisconfigured,
+    StorageThrottled,
+    StorageUnavailable,
+)
+from imagesearch.logs import logger
 from imagesearch.storage import sigv4
 from imagesearch.storage.base import MAX_KEY_BYTES, ObjectInfo, PresignedRequest
 
 if TYPE_CHECKING:
+    from botocore.exceptions import BotoCoreError, ClientError
     from mypy_boto3_s3 import S3Client
 
+# Three attempts in all (botocore's "max_attempts" would count retries only: one attempt more). A store
+# that is throttling fails a request after at most 1 + 2 s of backoff; one that accepts no connection, or
+# accepts and never answers, after 3 x 2 s or 3 x 4 s: within the upload function's 15 s (botocore's
+# defaults, 60 s per timeout, would wait minutes).
+TOTAL_ATTEMPTS = 3
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 4
+
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
+# What botocore's standard mode retries as throttling, and still failed after its retries.
+_THROTTLING_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestThrottled",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "BandwidthLimitExceeded",
+}
+# Passing faults of the store that S3 answers with a 4xx status (botocore retries them as well).
+_TRANSIENT_CODES = {
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "PriorRequestNotComplete",
+    "OperationAborted",
+}
 
 
 class S3Storage:
@@ -52,7 +86,9 @@ class S3Storage:
                         region_name=self._region,
                         # Virtual-host style breaks on most S3-compatible stores on localhost.
                         config=Config(
-                            retries={"max_attempts": 3, "mode": "standard"},
+                            retries={"total_max_attempts": TOTAL_ATTEMPTS, "mode": "standard"},
+                            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                            read_timeout=READ_TIMEOUT_SECONDS,
                             signature_version="s3v4",
                             s3={"addressing_style": "path"} if self._endpoint_url else {},
                         ),
@@ -76,13 +112,40 @@ class S3Storage:
 
         try:
             return getattr(self.client, operation)(Bucket=self.bucket, **params)
-        except ClientError as e:
+        except (ClientError, BotoCoreError) as e:
+            raise self._error(operation, e, key=key) from e
+
+    def _error(self, operation: str, e: ClientError | BotoCoreError, *, key: str = "") -> ImageSearchError:
+        """The project's error for what boto3 raised (after its own retries), logged by kind: a passing
+        fault as a warning, a store that refuses this deployment as an error (a configuration problem)."""
+        from botocore.exceptions import (
+            ClientError,
+            NoCredentialsError,
+            NoRegionError,
+            PartialCredentialsError,
+            ProfileNotFound,
+        )
+
+        if isinstance(e, ClientError):
             code = str(e.response.get("Error", {}).get("Code", ""))
-            if code in _NOT_FOUND_CODES:
-                raise ObjectNotFound(f"no object {key!r}") from e
-            raise StorageUnavailable(f"object storage refused {operation}: {code}") from e
-        except BotoCoreError as e:
-            raise StorageUnavailable(f"object storage unreachable during {operation}") from e
+            status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        else:
+            code, status = type(e).__name__, 0
+        where = {"operation": operation, "bucket": self.bucket, "code": code, "status": status}
+        if code in _NOT_FOUND_CODES:
+            return ObjectNotFound(f"no object {key!r}")
+        if code in _THROTTLING_CODES or status == 429:
+            logger.warning("object storage is throttling requests", extra=where)
+            return StorageThrottled(f"object storage is throttling requests ({operation}): retry later")
+        no_setup = NoCredentialsError | PartialCredentialsError | NoRegionError | ProfileNotFound
+        if isinstance(e, no_setup) or (300 <= status < 500 and code not in _TRANSIENT_CODES):
+            # AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch, NoSuchBucket, a wrong region, a
+            # request this store does not support (InvalidArgument), EntityTooLarge (the API's upload limit
+            # is above the store's): the deployment's fault, not the caller's; a retry does not fix it.
+            logger.error("object storage refused the request: a configuration problem", extra=where)
+            return StorageMisconfigured(f"object storage refused {operation}: {code or status}")
+        logger.warning("object storage unavailable", extra=where)
+        return StorageUnavailable(f"object storage unavailable ({operation}): {code or status}")
 
     def put(
         self, key: str, data: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
@@ -111,7 +174,7 @@ class S3Storage:
         try:
             return bytes(response["Body"].read())
         except BotoCoreError as e:
-            raise StorageUnavailable("object storage dropped the download") from e
+            raise self._error("get_object", e, key=key) from e
 
     def head(self, key: str) -> ObjectInfo:
         response = self._call(key, "head_object", Key=self.full_key(key))
@@ -137,8 +200,8 @@ class S3Storage:
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        paginator = self.client.get_paginator("list_objects_v2")
         try:
+            paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix + prefix):
                 for item in page.get("Contents", []):
                     key = self.logical_key(item["Key"])
@@ -150,7 +213,7 @@ class S3Storage:
                             last_modified=item.get("LastModified"),
                         )
         except (ClientError, BotoCoreError) as e:
-            raise StorageUnavailable("object storage listing failed") from e
+            raise self._error("list_objects_v2", e) from e
 
     def presigned_get(self, key: str, *, expires_in: int) -> str:
         # Without botocore where the result is the same (credentials and region from the environment, as in
