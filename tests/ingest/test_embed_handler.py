@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from PIL import Image
 from support.events import eventbridge_event, s3_event, sample, sqs_event
 from support.images import encode, make_image, make_picture, png_header_claiming
@@ -17,6 +18,7 @@ from imagesearch.db import Database
 from imagesearch.errors import StorageUnavailable
 from imagesearch.local.context import LocalLambdaContext
 from imagesearch.local.functions import load_function
+from imagesearch.local.server import local_app
 from imagesearch.runtime import configure, get_runtime
 from imagesearch.storage import ObjectStorage
 
@@ -32,6 +34,34 @@ def handler(settings: Settings, db: Database) -> Handler:
         return result
 
     return invoke
+
+
+@pytest.fixture
+def api(settings: Settings, db: Database) -> Iterator[TestClient]:
+    """Both HTTP functions' routes, as the local stack serves them."""
+    with TestClient(local_app(), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def found_first_by_picture(api: TestClient, data: bytes) -> str:
+    response = api.post("/search/image", files={"file": ("query.png", data)})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert results, "nothing found"
+    image_id: str = results[0]["id"]
+    return image_id
+
+
+def tombstoned(db: Database, image_id: uuid.UUID) -> bool:
+    with db.connection() as conn:
+        row = conn.execute("SELECT 1 FROM image_tombstones WHERE image_id = %s", (image_id,)).fetchone()
+    return row is not None
+
+
+def image_count(db: Database) -> int:
+    with db.connection() as conn:
+        row = conn.execute("SELECT count(*) FROM images").fetchone()
+    return int(row[0]) if row else 0
 
 
 def pending_record(db: Database, *, name: str | None = None, **values: Any) -> tuple[uuid.UUID, str]:
@@ -157,17 +187,19 @@ def test_objects_put_by_other_tools_get_a_record_from_their_metadata(
     assert row == ("ready", "my photo ü+1.jpg", "Beach day", ["sea", "sand"])
 
 
-def test_objects_outside_originals_or_of_unknown_tenants_are_ignored(
+def test_objects_outside_originals_or_of_unknown_tenants_are_ignored_and_kept(
     handler: Handler, db: Database, storage: ObjectStorage
 ) -> None:
-    events = [
-        put(storage, f"thumbnails/{DEFAULT_TENANT_ID}/x.webp", make_image()),
-        put(storage, f"originals/{uuid.uuid4()}/stray.png", make_image()),
-        put(storage, "originals/not-a-tenant/stray.png", make_image()),
+    keys = [
+        f"thumbnails/{DEFAULT_TENANT_ID}/x.webp",
+        f"originals/{uuid.uuid4()}/stray.png",
+        f"originals/{uuid.uuid4()}/{uuid.uuid4()}",  # named as ours: a tenant created after a restored dump
+        "originals/not-a-tenant/stray.png",
     ]
+    events = [put(storage, key, make_image()) for key in keys]
     assert handler(sqs_event(*events)) == {"batchItemFailures": []}
-    with db.connection() as conn:
-        assert conn.execute("SELECT count(*) FROM images").fetchone() == (0,)
+    assert image_count(db) == 0
+    assert all(storage.exists(key) for key in keys)
 
 
 def cmyk_jpeg() -> bytes:
@@ -256,18 +288,121 @@ def test_object_deleted_before_its_event_fails_the_record_with_a_reason(
     assert record(db, image_id)["error"].startswith("missing:")
 
 
-def test_record_deleted_before_the_event_drops_the_late_object(
-    handler: Handler, db: Database, storage: ObjectStorage
+def test_an_image_deleted_before_its_bytes_came_has_its_late_object_dropped(
+    handler: Handler, api: TestClient, db: Database, storage: ObjectStorage
 ) -> None:
+    # GIVEN a direct upload's pending record, deleted before the client's PUT lands
     image_id, key = pending_record(db)
+    assert api.delete(f"/images/{image_id}").status_code == 204
+    assert tombstoned(db, image_id)
+    # WHEN the bytes land after all and their event comes
     notification = put(storage, key, make_image())
-    with db.connection() as conn:
-        conn.execute("DELETE FROM images WHERE id = %s", (image_id,))
+    assert handler(sqs_event(notification)) == {"batchItemFailures": []}
+    # THEN the object goes (the tombstone says the image was deleted), and no record comes back
+    assert not storage.exists(key)
+    assert image_count(db) == 0
+    # ... also when the event is delivered again (or replayed from the dead-letter queue)
+    storage.put(key, make_image(), content_type="image/png")
+    assert handler(sqs_event(notification)) == {"batchItemFailures": []}
+    assert not storage.exists(key) and image_count(db) == 0
+
+
+def test_an_original_whose_record_was_lost_is_adopted_under_its_id_and_found(
+    handler: Handler, api: TestClient, db: Database, storage: ObjectStorage
+) -> None:
+    # GIVEN an original as the upload path stores it, whose record is not in a restored database (no
+    # record, no tombstone)
+    image_id = uuid.uuid4()
+    key = f"originals/{DEFAULT_TENANT_ID}/{image_id}"
+    data = make_image(color="yellow", shape="triangle")
+    notification = put(storage, key, data, **{"image-id": str(image_id)})
 
     assert handler(sqs_event(notification)) == {"batchItemFailures": []}
-    assert not storage.exists(key)
-    with db.connection() as conn:
-        assert conn.execute("SELECT count(*) FROM images").fetchone() == (0,)
+
+    # THEN it is kept and adopted under its own id: ready, its thumbnail and vector made, found by its picture
+    assert storage.exists(key)
+    assert record(db, image_id) | {"attempts": 1} == {
+        "status": "ready",
+        "error": None,
+        "width": 96,
+        "height": 64,
+        "content_type": "image/png",
+        "attempts": 1,
+    }
+    assert embedding_count(db, image_id) == 1
+    assert storage.exists(f"thumbnails/{DEFAULT_TENANT_ID}/{image_id}.webp")
+    assert found_first_by_picture(api, data) == str(image_id)
+    # Its title, description and tags were in the lost record only; the id is no file name.
+    shown = api.get(f"/images/{image_id}").json()
+    assert (shown["title"], shown["description"], shown["tags"], shown["filename"]) == (None, None, [], None)
+    # The same event again is recognised, not processed again.
+    assert handler(sqs_event(notification)) == {"batchItemFailures": []}
+    assert record(db, image_id)["attempts"] == 1 and image_count(db) == 1
+
+
+@pytest.mark.parametrize("other_original", ["kept", "lost"])
+def test_an_adopted_original_with_the_bytes_of_another_image(
+    other_original: str, handler: Handler, db: Database, storage: ObjectStorage
+) -> None:
+    """Redundant bytes go; the only copy of the bytes stays (as a failed duplicate that names the other)."""
+    data = make_image(color="green", shape="square")
+    other, other_key = pending_record(db)
+    handler(sqs_event(put(storage, other_key, data)))
+    assert record(db, other)["status"] == "ready"
+    if other_original == "lost":
+        storage.delete(other_key)
+    adopted = uuid.uuid4()
+    key = f"originals/{DEFAULT_TENANT_ID}/{adopted}"
+
+    assert handler(sqs_event(put(storage, key, data))) == {"batchItemFailures": []}
+
+    assert record(db, other)["status"] == "ready"
+    thumbnail = f"thumbnails/{DEFAULT_TENANT_ID}/{adopted}.webp"
+    if other_original == "kept":  # the bytes are safe under the other image: this copy goes, for good
+        assert not storage.exists(key) and not storage.exists(thumbnail)
+        assert image_count(db) == 1 and tombstoned(db, adopted)
+    else:  # the only copy: kept, and shown as a failed duplicate of the image whose original is gone
+        assert storage.exists(key)
+        assert record(db, adopted)["status"] == "failed"
+        assert record(db, adopted)["error"] == f"duplicate: the same bytes as image {other}"
+        assert not tombstoned(db, adopted)
+
+
+class AnswerLostStorage:
+    """The real storage, except that a put of an original stores the bytes and then fails, as when S3
+    stored them but its answer never came back."""
+
+    def __init__(self, inner: ObjectStorage) -> None:
+        self._inner = inner
+
+    def put(self, key: str, data: bytes, **kwargs: Any) -> Any:
+        info = self._inner.put(key, data, **kwargs)
+        if key.startswith("originals/"):
+            raise StorageUnavailable("injected: the connection dropped before S3 answered")
+        return info
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_an_upload_whose_put_failed_leaves_a_tombstone_and_its_object_goes(
+    handler: Handler, client: TestClient, db: Database, storage: ObjectStorage
+) -> None:
+    # GIVEN an upload whose put reached the store although the upload path saw it fail
+    runtime = get_runtime()
+    configure(runtime.settings, storage=AnswerLostStorage(runtime.storage))
+    response = client.post("/images", files={"file": ("photo.png", make_image(color="blue"))})
+    assert response.status_code == 503, response.text
+    configure(runtime.settings, storage=storage)
+    # THEN the record is gone and its tombstone stays: the client was told the upload failed
+    (original,) = [info for info in storage.list("originals/")]
+    image_id = uuid.UUID(original.key.rsplit("/", 1)[1])
+    assert image_count(db) == 0 and tombstoned(db, image_id)
+    # WHEN the object's event comes, the stray object goes
+    assert handler(sqs_event(s3_event(original.key, size=original.size, etag=original.etag))) == {
+        "batchItemFailures": []
+    }
+    assert not storage.exists(original.key) and image_count(db) == 0
 
 
 def test_an_older_event_arriving_late_does_not_overwrite_a_newer_result(

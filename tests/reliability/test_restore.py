@@ -42,6 +42,11 @@ class Backup:
     images: dict[str, bytes]  # id -> uploaded bytes, of the images the dumps hold
     titles: dict[str, str]  # id -> title
     late_key: str  # the original of an image uploaded after the dumps: the store has it, the dumps do not
+    late_data: bytes  # its bytes
+
+    @property
+    def late_id(self) -> str:
+        return self.late_key.rsplit("/", 1)[1]
 
 
 def pg(program: str, *args: str | Path) -> str:
@@ -137,10 +142,22 @@ def backup(tmp_path_factory: pytest.TempPathFactory, model_bundle: Path) -> Back
         pg("pg_dump", "--format=custom", "--exclude-table-data=embeddings", "--file", slim_dump, url)
         listing = object_listing(DataDir(data_dir).objects)
 
-        late_id = upload(client, make_image(color="white", shape="square"), "Uploaded after the backup")
+        late_data = make_image(color="white", shape="square")
+        late_id = upload(client, late_data, "Uploaded after the backup")
         wait_ready(client, [late_id])
     late_key = next(key for key in object_listing(DataDir(data_dir).objects) if key.endswith(late_id))
-    return Backup(data_dir, full_dump, slim_dump, listing, images, titles, late_key)
+    return Backup(data_dir, full_dump, slim_dump, listing, images, titles, late_key, late_data)
+
+
+def assert_adopted(base_url: str, backup: Backup) -> None:
+    """The image uploaded after the dump is back under its id, ready, found first by its picture; its
+    title was in the lost record only."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        late = client.get(f"/images/{backup.late_id}").json()
+        assert (late["status"], late["title"], late["filename"]) == ("ready", None, None)
+        assert httpx.get(late["url"]).content == backup.late_data
+        by_example = client.post("/search/image", files={"file": ("query.png", backup.late_data)})
+        assert by_example.json()["results"][0]["id"] == backup.late_id
 
 
 def test_the_database_lost_a_dump_restored_into_a_new_server_finds_every_image(
@@ -162,11 +179,21 @@ def test_the_database_lost_a_dump_restored_into_a_new_server_finds_every_image(
         # The listing taken with the dump names exactly the originals of the restored records ...
         originals = {key for key in backup.listing if key.startswith("originals/")}
         assert record_keys(stack.postgres.url(DATABASE)) == originals
-        # ... and the store now holds one more, uploaded after the dump. Reconcile takes it for the
-        # leftover of a deleted image: a real run would delete the only copy (the drill adopts it first).
+        # ... and the store now holds one more, uploaded after the dump. It has no tombstone (no deletion
+        # took its record): reconcile adopts it under its id, and deletes nothing.
         report = imagesearch("reconcile", "--dry-run", "--data-dir", backup.data_dir)
-        assert "objects of deleted images would be removed: 1" in report
+        assert "originals whose record was lost would be adopted: 1" in report
+        assert "objects of deleted images would be removed: 0" in report
         assert "pending images would be processed: 0" in report
+        objects = object_listing(DataDir(backup.data_dir).objects)
+        report = imagesearch("reconcile", "--data-dir", backup.data_dir)
+        assert "processed: {'ready': 1}" in report, report
+        assert "originals whose record was lost adopted: 1" in report
+        assert "objects of deleted images removed: 0" in report
+        assert "orphan thumbnails removed: 0" in report
+        assert object_listing(DataDir(backup.data_dir).objects) == objects
+        assert_adopted(stack.base_url, backup)
+        assert record_keys(stack.postgres.url(DATABASE)) == originals | {backup.late_key}
 
 
 def test_a_new_machine_a_dump_without_vectors_and_a_store_without_thumbnails_are_rebuilt(
@@ -206,23 +233,24 @@ def test_a_new_machine_a_dump_without_vectors_and_a_store_without_thumbnails_are
         assert f"embedded {len(backup.images)} images" in reindexed
         assert_searchable(stack.base_url, backup, thumbnails=False)
 
-        # An original the restored records do not know was uploaded after the dump: adopted under a name
-        # that is no image id, reconcile makes it a record (its title is lost) instead of deleting it.
+        # An original the restored records do not know was uploaded after the dump. Nothing is done to it
+        # by hand: reconcile adopts it (below).
         orphans = object_listing(layout.objects) - record_keys(url)
         assert orphans == {backup.late_key}
-        adopted = f"{backup.late_key}.restored"
-        (layout.objects / backup.late_key).rename(layout.objects / adopted)
-        meta = layout.objects / META_DIR
-        (meta / f"{backup.late_key}.json").rename(meta / f"{adopted}.json")
+        objects = object_listing(layout.objects)
 
         # The thumbnails: every ready image processed again from its original.
         pg("psql", "-c", "UPDATE images SET status = 'pending', sequencer = NULL WHERE status = 'ready'", url)
         reconciled = imagesearch("reconcile", "--pending-timeout", "0", "--data-dir", layout.root)
         # The images of the dump and the adopted one (counted with them) are processed and ready.
         assert f"processed: {{'ready': {len(backup.images) + 1}}}" in reconciled, reconciled
-        assert "objects put by other tools found: 1" in reconciled
+        assert "originals whose record was lost adopted: 1" in reconciled
+        assert "objects put by other tools found: 0" in reconciled
         assert "objects of deleted images removed: 0" in reconciled
+        # Nothing deleted; every thumbnail made again.
+        thumbnails = {f"thumbnails/{key.removeprefix('originals/')}.webp" for key in record_keys(url)}
+        assert object_listing(layout.objects) == objects | thumbnails
 
         listed = assert_searchable(stack.base_url, backup)
-        (late,) = [item for item in listed if item["id"] not in backup.images]
-        assert late["status"] == "ready" and late["filename"] == adopted.rsplit("/", 1)[1]
+        assert {item["id"] for item in listed} == {*backup.images, backup.late_id}
+        assert_adopted(stack.base_url, backup)

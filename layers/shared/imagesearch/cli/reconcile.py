@@ -1,4 +1,4 @@
-"""`imagesearch reconcile`: re-drive stuck pending images and clean up stray objects."""
+"""`imagesearch reconcile`: re-drive stuck pending images, remove objects of deleted images, adopt others."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from imagesearch.cli.target import add_target_arguments, target_runtime
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "reconcile", help="process images stuck in pending and remove objects without records"
+        "reconcile",
+        help="process images stuck in pending, remove objects of deleted images, adopt other objects",
     )
     parser.add_argument(
         "--pending-timeout", type=float, default=900, help="seconds a record may stay pending (default 900)"
@@ -39,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"pending images {verb}processed: {dict(report.redriven) or 0}")
     print(f"pending images whose bytes never came, {verb}failed: {report.missing_failed}")
     print(f"objects of deleted images {verb}removed: {report.orphans_deleted}")
+    print(f"originals whose record was lost {verb}adopted: {report.orphans_adopted}")
     print(f"objects put by other tools found: {report.foreign_found}")
+    print(f"originals of unknown tenants left alone: {report.unknown_tenant}")
     print(f"orphan thumbnails {verb}removed: {report.thumbnails_deleted}")
     for error in report.errors:
         print(f"  error: {error}")

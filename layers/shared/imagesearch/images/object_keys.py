@@ -28,10 +28,12 @@ class OriginalKey:
 
     @property
     def image_id(self) -> UUID | None:
+        """The image id when the name is one as `original_key` writes it (any other spelling is a name)."""
         try:
-            return UUID(self.name)
+            image_id = UUID(self.name)
         except ValueError:
             return None
+        return image_id if str(image_id) == self.name else None
 
 
 def parse_original_key(key: str) -> OriginalKey | None:

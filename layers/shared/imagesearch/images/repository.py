@@ -155,11 +155,41 @@ def update_metadata(
 
 
 def delete(conn: psycopg.Connection, tenant_id: UUID, image_id: UUID) -> ImageRecord | None:
-    """Remove the record (its embeddings cascade); the deleted record, or None if there was none."""
+    """Remove the record (its embeddings cascade) and leave its tombstone; the deleted record, or None."""
+    # One statement, so no deletion of a record can ever go without its tombstone: an id-named object
+    # without a record is deleted only when a tombstone says its image was (see `tombstoned`).
     return _one(
         conn,
-        f"DELETE FROM images WHERE tenant_id = %s AND id = %s RETURNING {COLUMNS}",
-        (tenant_id, image_id),
+        f"""
+        WITH gone AS (DELETE FROM images WHERE tenant_id = %(tenant)s AND id = %(id)s RETURNING *),
+             tombstone AS (
+                 INSERT INTO image_tombstones (image_id, tenant_id) SELECT id, tenant_id FROM gone
+                 ON CONFLICT (image_id) DO NOTHING
+             )
+        SELECT {COLUMNS} FROM gone
+        """,
+        {"tenant": tenant_id, "id": image_id},
+    )
+
+
+def tombstoned(conn: psycopg.Connection, tenant_id: UUID, image_id: UUID) -> bool:
+    """Whether this tenant's image of this id was deleted (its record is gone for good)."""
+    row = conn.execute(
+        "SELECT 1 FROM image_tombstones WHERE tenant_id = %s AND image_id = %s", (tenant_id, image_id)
+    ).fetchone()
+    return row is not None
+
+
+def adopt(conn: psycopg.Connection, new: NewImage) -> ImageRecord | None:
+    """A pending record for an id-named original that has none and no tombstone (lost in a restore, or
+    never made); None when its id is taken or it was deleted meanwhile."""
+    names = ", ".join(_NEW_COLUMNS)
+    return _one(
+        conn,
+        f"INSERT INTO images ({names}) SELECT {', '.join(['%s'] * len(_NEW_COLUMNS))} "
+        "WHERE NOT EXISTS (SELECT 1 FROM image_tombstones WHERE image_id = %s) "
+        f"ON CONFLICT DO NOTHING RETURNING {COLUMNS}",
+        [*(getattr(new, name) for name in _NEW_COLUMNS), new.id],
     )
 
 

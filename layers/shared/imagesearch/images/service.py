@@ -103,6 +103,8 @@ class ImageService:
                 metadata={"image-id": str(record.id), "sha256": decoded.sha256},
             )
         except ServiceUnavailable:
+            # The put may have landed all the same. The tombstone the delete leaves tells the object's
+            # event (or reconcile) to remove it: the client was told the upload failed.
             with self.db.connection() as conn:
                 repository.delete(conn, tenant.id, record.id)
             raise
@@ -219,13 +221,14 @@ class ImageService:
         return self.public(record)
 
     def delete(self, tenant: Tenant, image_id: UUID) -> None:
-        """Remove the record and its embeddings, then the object and its thumbnail."""
+        """Remove the record and its embeddings (leaving a tombstone), then the object and its thumbnail."""
         with self.db.connection() as conn:
             record = repository.delete(conn, tenant.id, image_id)
         if record is None:
             raise NotFound(f"no image {image_id}")
-        # The row goes first: a late event for the object then finds no record and drops the object. If
-        # storage fails here, `imagesearch reconcile` removes the orphans later; the image is gone either way.
+        # The row goes first, its tombstone with it: a late event for the object then finds the tombstone
+        # and drops the object. If storage fails here, `imagesearch reconcile` removes the objects later
+        # (for the same reason); the image is gone either way.
         for key in (record.storage_key, object_keys.thumbnail_key(record.tenant_id, record.id)):
             try:
                 self.storage.delete(key)

@@ -5,11 +5,13 @@ Three phases, so one model run serves a whole batch while each message still suc
 call per model) and `save` (one transaction per object: the vectors and `ready`, or `failed` with a reason;
 raises for transient faults so that message is retried). Safe under at-least-once delivery: the same event
 twice, events out of order, and objects deleted or replaced before their event all leave a correct state.
+
+An original without a record is deleted only when its image is known to be deleted, and otherwise gets
+a record (`strays.py`).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -17,15 +19,15 @@ from enum import StrEnum
 import numpy as np
 import psycopg
 
-from imagesearch.auth.tenant import tenant_exists
 from imagesearch.db import Database, embeddings
 from imagesearch.errors import ImageRejected, ObjectNotFound, PayloadTooLarge
 from imagesearch.images import object_keys, repository
 from imagesearch.images.repository import ImageRecord
-from imagesearch.images.schemas import clean_description, clean_filename, clean_tags, clean_title
 from imagesearch.images.thumbnails import THUMBNAIL_CONTENT_TYPE, make_thumbnail
 from imagesearch.imaging import DecodedImage, decode_upload
+from imagesearch.ingest import strays
 from imagesearch.ingest.events import ObjectEvent
+from imagesearch.ingest.strays import Stray
 from imagesearch.logs import logger
 from imagesearch.model.embedder import EmbeddingModel
 from imagesearch.storage import ObjectStorage
@@ -46,7 +48,12 @@ class Prepared:
     outcome: Outcome | None = None  # set when decided before saving
     note: str = ""
     transient: BaseException | None = None  # raised when saved: the message is retried
+    adopted: bool = False  # the record was made here for an id-named original that had none
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _thumbnail_of(parsed: object_keys.OriginalKey) -> list[str]:
+    return [object_keys.thumbnail_key(parsed.tenant_id, parsed.image_id)] if parsed.image_id else []
 
 
 def sequencer_order(sequencer: str | None) -> tuple[int, str]:
@@ -119,24 +126,11 @@ class Ingestor:
             return
         item.key = key
         with self.db.connection() as conn:
-            record = repository.get_by_key(conn, key)
-            if record is None and parsed.image_id is not None:
-                # Our own naming, but no record: the image was deleted. Drop the late object.
-                item.outcome, item.note = Outcome.SKIPPED, "record deleted"
-                self._delete_quietly(key)
-                return
-            if record is None:
-                record = self._record_for_foreign_object(conn, key, parsed.tenant_id, parsed.name)
-                if record is None:
-                    item.outcome, item.note = Outcome.SKIPPED, "unknown tenant"
-                    return
-            if record.status == "ready" and event.etag and record.object_etag == event.etag:
-                item.outcome, item.note = Outcome.SKIPPED, "duplicate event"
-                return
-            if sequencer_order(event.sequencer) < sequencer_order(record.sequencer):
-                item.outcome, item.note = Outcome.SKIPPED, "stale event"
-                return
-            repository.count_attempt(conn, record.id)
+            record = self._claim(conn, item, key, parsed)
+        if record is None:
+            if item.note == Stray.DELETED:  # our own naming, and the image was deleted: drop the object
+                self._delete_quietly(key, *_thumbnail_of(parsed))
+            return
         item.record = record
 
         try:
@@ -165,38 +159,26 @@ class Ingestor:
             content_type=THUMBNAIL_CONTENT_TYPE,
         )
 
-    def _record_for_foreign_object(
-        self, conn: psycopg.Connection, key: str, tenant_id: uuid.UUID, name: str
+    def _claim(
+        self, conn: psycopg.Connection, item: Prepared, key: str, parsed: object_keys.OriginalKey
     ) -> ImageRecord | None:
-        """A pending record for an object put under originals/<tenant>/ by another tool (its metadata)."""
-        if not tenant_exists(conn, tenant_id):
+        """The record the event is for, its attempt counted; None (and why, on `item`) if nothing to do."""
+        event = item.event
+        record = repository.get_by_key(conn, key)
+        if record is None:
+            record, why = strays.make_record(conn, self.storage, key, parsed)
+            if record is None:
+                item.outcome, item.note = Outcome.SKIPPED, why
+                return None
+            item.adopted = parsed.image_id is not None
+        if record.status == "ready" and event.etag and record.object_etag == event.etag:
+            item.outcome, item.note = Outcome.SKIPPED, "duplicate event"
             return None
-        try:
-            metadata = dict(self.storage.head(key).metadata)
-        except ObjectNotFound:
-            metadata = {}
-        try:
-            title, description = (
-                clean_title(metadata.get("title")),
-                clean_description(metadata.get("description")),
-            )
-            tags = clean_tags([metadata["tags"]] if metadata.get("tags") else []) or []
-        except Exception:  # metadata we cannot use is dropped, the image still counts
-            title, description, tags = None, None, []
-        return repository.insert(
-            conn,
-            repository.NewImage(
-                id=uuid.uuid4(),
-                tenant_id=tenant_id,
-                storage_key=key,
-                filename=clean_filename(name),
-                title=title,
-                description=description,
-                tags=tags,
-                content_type=None,
-                size=None,
-            ),
-        )
+        if sequencer_order(event.sequencer) < sequencer_order(record.sequencer):
+            item.outcome, item.note = Outcome.SKIPPED, "stale event"
+            return None
+        repository.count_attempt(conn, record.id)
+        return record
 
     # --- phase 2 -------------------------------------------------------------------------------------------
     def embed(self, prepared: list[Prepared]) -> list[Prepared]:
@@ -230,46 +212,63 @@ class Ingestor:
             return Outcome.SKIPPED
         record = item.record
         assert record is not None
-        event = item.event
+        drop = (record.storage_key, object_keys.thumbnail_key(record.tenant_id, record.id))
         with self.db.connection() as conn:
-            current = repository.get_by_key(conn, record.storage_key, for_update=True)
-            if current is None:
-                self._delete_quietly(
-                    record.storage_key, object_keys.thumbnail_key(record.tenant_id, record.id)
-                )
-                return Outcome.SKIPPED
-            if sequencer_order(event.sequencer) < sequencer_order(current.sequencer):
-                return Outcome.SKIPPED  # a newer version was processed while we worked
-            if item.outcome is Outcome.FAILED:
-                repository.mark_failed(
-                    conn, record.id, item.note, object_etag=event.etag, sequencer=event.sequencer
-                )
-                logger.warning("image failed", extra={"image_id": str(record.id), "reason": item.note})
-                return Outcome.FAILED
-            decoded = item.decoded
-            assert decoded is not None
-            duplicate = repository.get_by_sha256(conn, record.tenant_id, decoded.sha256)
-            if duplicate is not None and duplicate.id != record.id:
-                note = f"duplicate: the same bytes as image {duplicate.id}"
-                repository.mark_failed(
-                    conn, record.id, note, object_etag=event.etag, sequencer=event.sequencer
-                )
-                return Outcome.FAILED
-            for model_id, vector in item.vectors.items():
-                embeddings.upsert(conn, image_id=record.id, model_id=model_id, embedding=vector)
-            repository.mark_ready(
-                conn,
-                record.id,
-                content_type=decoded.content_type,
-                size=decoded.size,
-                width=decoded.width,
-                height=decoded.height,
-                sha256=decoded.sha256,
-                object_etag=event.etag,
-                sequencer=event.sequencer,
+            outcome, dropped = self._save(conn, item, record)
+        if dropped:  # only once the transaction that made it so is committed
+            self._delete_quietly(*drop)
+        if outcome is Outcome.READY:
+            logger.info("image ready", extra={"image_id": str(record.id), "models": sorted(item.vectors)})
+        return outcome
+
+    def _save(self, conn: psycopg.Connection, item: Prepared, record: ImageRecord) -> tuple[Outcome, bool]:
+        """(outcome, whether the object and its thumbnail go) within one transaction."""
+        event = item.event
+        current = repository.get_by_key(conn, record.storage_key, for_update=True)
+        if current is None:  # deleted while we worked; a tenant's deletion leaves its objects alone
+            return Outcome.SKIPPED, repository.tombstoned(conn, record.tenant_id, record.id)
+        if sequencer_order(event.sequencer) < sequencer_order(current.sequencer):
+            return Outcome.SKIPPED, False  # a newer version was processed while we worked
+        if item.outcome is Outcome.FAILED:
+            repository.mark_failed(
+                conn, record.id, item.note, object_etag=event.etag, sequencer=event.sequencer
             )
-        logger.info("image ready", extra={"image_id": str(record.id), "models": sorted(item.vectors)})
-        return Outcome.READY
+            logger.warning("image failed", extra={"image_id": str(record.id), "reason": item.note})
+            return Outcome.FAILED, False
+        decoded = item.decoded
+        assert decoded is not None
+        duplicate = repository.get_by_sha256(conn, record.tenant_id, decoded.sha256)
+        if duplicate is not None and duplicate.id != record.id:
+            if item.adopted and self._holds_its_original(duplicate):
+                # The bytes are safe under the other image: the adopted copy goes (and stays gone).
+                repository.delete(conn, record.tenant_id, record.id)
+                logger.info(
+                    "adopted original dropped as a duplicate",
+                    extra={"image_id": str(record.id), "duplicate_of": str(duplicate.id)},
+                )
+                return Outcome.SKIPPED, True
+            # Kept: the image's own record (the client learns it), or the only copy of the bytes.
+            note = f"duplicate: the same bytes as image {duplicate.id}"
+            repository.mark_failed(conn, record.id, note, object_etag=event.etag, sequencer=event.sequencer)
+            return Outcome.FAILED, False
+        for model_id, vector in item.vectors.items():
+            embeddings.upsert(conn, image_id=record.id, model_id=model_id, embedding=vector)
+        repository.mark_ready(
+            conn,
+            record.id,
+            content_type=decoded.content_type,
+            size=decoded.size,
+            width=decoded.width,
+            height=decoded.height,
+            sha256=decoded.sha256,
+            object_etag=event.etag,
+            sequencer=event.sequencer,
+        )
+        return Outcome.READY, False
+
+    def _holds_its_original(self, record: ImageRecord) -> bool:
+        """Whether the record's bytes are known (ready) and its original is still there."""
+        return record.status == "ready" and self.storage.exists(record.storage_key)
 
     def _delete_quietly(self, *object_keys: str) -> None:
         for key in object_keys:

@@ -2,10 +2,12 @@
 
 - a record `pending` past the timeout whose object exists is processed now (its event was lost);
 - a record `pending` past the timeout with no object is `failed` (the direct upload never came);
-- an object under originals/ named by one of our ids but with no record is an image deleted while storage
-  was down: the object (and its thumbnail) goes;
+- an object under originals/ named by one of our ids but with no record: if the image's tombstone says it
+  was deleted (while storage was down), the object (and its thumbnail) goes; without a tombstone its record
+  was lost (a restore from an older dump) and the object is adopted under its id, then processed;
 - an object under originals/ put there by another tool (any other name) gets its record and is processed;
-- a thumbnail whose image is gone is deleted.
+- objects under originals/ of a tenant the database does not know are left alone;
+- a thumbnail whose image is gone (and not being adopted) is deleted.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from uuid import UUID
 from imagesearch.db import Database
 from imagesearch.errors import ObjectNotFound
 from imagesearch.images import object_keys, repository
+from imagesearch.ingest import strays
 from imagesearch.ingest.processor import Ingestor, Outcome, Prepared
+from imagesearch.ingest.strays import Stray
 from imagesearch.storage import ObjectStorage
 
 Progress = Callable[[str], object]
@@ -27,8 +31,10 @@ Progress = Callable[[str], object]
 class ReconcileReport:
     redriven: dict[str, int] = field(default_factory=dict)  # outcome -> count
     missing_failed: int = 0
-    orphans_deleted: int = 0
+    orphans_deleted: int = 0  # originals of deleted images (tombstoned)
+    orphans_adopted: int = 0  # id-named originals whose record was lost: adopted under their id
     foreign_found: int = 0
+    unknown_tenant: int = 0  # originals of tenants the database does not know: left alone
     thumbnails_deleted: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -88,27 +94,39 @@ def _stray_objects(
     report: ReconcileReport,
     progress: Progress,
 ) -> None:
-    foreign: list[Prepared] = []
+    todo: list[Prepared] = []
+    kept: set[UUID] = set()  # ids of originals that stay: their thumbnails stay too
     for info in storage.list(object_keys.ORIGINALS):
         progress(info.key)
         parsed = object_keys.parse_original_key(info.key)
         if parsed is None or _has_record(db, storage_key=info.key):
             continue
-        if parsed.image_id is not None:  # our naming: its record was deleted
+        with db.connection() as conn:
+            stray = strays.classify(conn, parsed)
+        if stray is Stray.DELETED:
+            assert parsed.image_id is not None
             report.orphans_deleted += 1
             if not dry_run:
                 _delete(
                     storage, [info.key, object_keys.thumbnail_key(parsed.tenant_id, parsed.image_id)], report
                 )
             continue
-        report.foreign_found += 1
+        if parsed.image_id is not None:
+            kept.add(parsed.image_id)
+        if stray is Stray.UNKNOWN_TENANT:
+            report.unknown_tenant += 1
+            continue
+        if stray is Stray.ADOPTED:
+            report.orphans_adopted += 1
+        else:
+            report.foreign_found += 1
         if not dry_run:
-            foreign.append(ingestor.prepare_key(info.key, etag=info.etag))
-            if len(foreign) >= 16:
-                _run(ingestor, foreign, report)
-                foreign = []
-    if foreign:
-        _run(ingestor, foreign, report)
+            todo.append(ingestor.prepare_key(info.key, etag=info.etag))
+            if len(todo) >= 16:
+                _run(ingestor, todo, report)
+                todo = []
+    if todo:
+        _run(ingestor, todo, report)
 
     for info in storage.list(object_keys.THUMBNAILS):
         progress(info.key)
@@ -117,7 +135,7 @@ def _stray_objects(
             image_id = UUID(name.removesuffix(".webp"))
         except ValueError:
             continue
-        if not _has_record(db, image_id=image_id):
+        if image_id not in kept and not _has_record(db, image_id=image_id):
             report.thumbnails_deleted += 1
             if not dry_run:
                 _delete(storage, [info.key], report)
