@@ -64,3 +64,28 @@ def test_settings_that_need_a_server_start_are_applied_by_start(tmp_path) -> Non
             assert conn.execute("SHOW work_mem").fetchone() == ("7MB",)  # applied by a reload
     finally:
         server.stop()
+
+
+def test_a_vector_type_recreated_under_the_pool_is_a_503_then_works(postgres: EmbeddedPostgres) -> None:
+    """An in-place restore (`pg_restore --clean`) drops and recreates the `vector` type under a new OID:
+    connections that cached the old one fail. That is a 503 once, never a 500, and the pool starts over."""
+    postgres.drop_database("retyped")
+    url = postgres.ensure_database("retyped")
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("CREATE EXTENSION vector")
+    database = Database(url, max_size=2)
+    vector = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    try:
+        with database.connection() as conn:
+            conn.execute("SELECT %s::vector", (vector,))
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("DROP EXTENSION vector")
+            admin.execute("CREATE EXTENSION vector")
+        with pytest.raises(DatabaseUnavailable), database.connection() as conn:
+            conn.execute("SELECT %s::vector", (vector,))
+        with database.connection() as conn:
+            row = conn.execute("SELECT %s::vector", (vector,)).fetchone()
+        assert row is not None and row[0].to_numpy().tolist() == [1.0, 2.0, 3.0]
+    finally:
+        database.close()
+        postgres.drop_database("retyped")

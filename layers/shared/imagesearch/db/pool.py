@@ -115,6 +115,14 @@ class Database:
                 pool.check()
             # QueryCanceled (statement_timeout) is an OperationalError too: a 503 is right for it as well.
             raise DatabaseUnavailable("the database is unavailable, please retry") from e
+        except psycopg.errors.InternalError_ as e:
+            if "cache lookup failed for type" not in str(e):
+                raise
+            # A type this pool's connections know by OID was dropped and made again (an in-place restore,
+            # `pg_restore --clean`, recreates `vector`): start over with connections that look it up anew.
+            logger.warning("a database type changed under the pool: reconnecting", extra={"error": str(e)})
+            self.close()
+            raise DatabaseUnavailable("the database schema changed, please retry") from e
 
     @property
     def opened(self) -> bool:
