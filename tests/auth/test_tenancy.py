@@ -100,17 +100,21 @@ def test_upload_urls_and_object_keys_are_namespaced_by_tenant(
 def test_an_object_under_one_tenant_cannot_reach_anothers_record(
     client: TestClient, alice: Caller, bob: Caller, images: dict[str, dict[str, Any]], db: Database
 ) -> None:
-    """The embed function trusts the tenant in the key only: bob's key naming alice's image id is a stray."""
+    """The embed function trusts the tenant in the key only: bob's key naming alice's image id becomes an
+    image of bob's under an id of its own (a foreign object), never alice's record."""
     with db.connection() as conn:
         bob_tenant = conn.execute("SELECT id FROM tenants WHERE name = 'bob-llc'").fetchone()[0]  # type: ignore[index]
     key = f"originals/{bob_tenant}/{images['alice']['id']}"
-    info = get_runtime().storage.put(key, BLUE, content_type="image/png")
+    info = get_runtime().storage.put(key, RED, content_type="image/png")  # alice's picture, new to bob
     handler_event = s3_event(key, size=info.size, etag=info.etag)
     from imagesearch.local.context import LocalLambdaContext
     from imagesearch.local.functions import load_function
 
     load_function("embed").handler(handler_event, LocalLambdaContext())
 
-    assert not get_runtime().storage.exists(key)
+    bobs = client.get("/images", headers=bob.headers).json()["items"]
+    adopted = [image for image in bobs if image["id"] != images["bob"]["id"]]
+    assert len(adopted) == 1 and adopted[0]["id"] != images["alice"]["id"]
+    assert adopted[0]["status"] == "ready" and adopted[0]["title"] is None
     mine = client.get(f"/images/{images['alice']['id']}", headers=alice.headers).json()
     assert (mine["title"], mine["sha256"]) == ("Alice sunset", images["alice"]["sha256"])

@@ -10,6 +10,7 @@ new id. Objects of a tenant this database does not know are left alone (its row 
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from enum import StrEnum
 
 import psycopg
@@ -79,6 +80,11 @@ def make_record(
     if record is not None:
         logger.warning("original adopted", extra={"image_id": str(image_id), "key": key})
         return record, stray
-    # Adopted by another event a moment ago (go on with it: the duplicate checks follow), deleted since
-    # (left for the next event or reconcile), or the id is another tenant's image's (left alone).
-    return repository.get_by_key(conn, key), "not adopted: the id is deleted or in use"
+    record = repository.get_by_key(conn, key)
+    if record is not None:  # adopted by another event a moment ago: go on with it
+        return record, stray
+    if repository.tombstoned(conn, parsed.tenant_id, image_id):  # deleted meanwhile
+        return None, Stray.DELETED
+    # The id is (or was) another tenant's image's, so this is no lost record of this tenant: an object put
+    # there by some other tool, under a misleading name. It gets a record of its own, never the other's.
+    return repository.insert(conn, replace(new, id=uuid.uuid4())), Stray.FOREIGN
