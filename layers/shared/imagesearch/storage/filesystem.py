@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from imagesearch.errors import InvalidRequest, ObjectNotFound, StorageMisconfigured, StorageUnavailable
-from imagesearch.logs import logger
 from imagesearch.storage.base import ObjectInfo, PresignedRequest, check_key
 from imagesearch.storage.signing import UrlSigner
 
@@ -195,6 +194,8 @@ def _unavailable(operation: str, e: OSError) -> StorageUnavailable:
     is not told (the path)."""
     code = errno.errorcode.get(e.errno or 0, "unknown")
     reason = e.strerror or code
+    from imagesearch.logs import logger  # here: Powertools imports botocore, which presigning avoids
+
     misconfigured = e.errno in _MISCONFIGURED
     logger.error(
         "filesystem storage failed" + (": a configuration problem" if misconfigured else ""),

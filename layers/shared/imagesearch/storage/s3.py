@@ -16,7 +16,6 @@ from imagesearch.errors import (
     StorageThrottled,
     StorageUnavailable,
 )
-from imagesearch.logs import logger
 from imagesearch.storage import sigv4
 from imagesearch.storage.base import MAX_KEY_BYTES, ObjectInfo, PresignedRequest
 
@@ -125,6 +124,8 @@ class S3Storage:
             PartialCredentialsError,
             ProfileNotFound,
         )
+
+        from imagesearch.logs import logger  # here: Powertools imports botocore, which presigning avoids
 
         if isinstance(e, ClientError):
             code = str(e.response.get("Error", {}).get("Code", ""))
