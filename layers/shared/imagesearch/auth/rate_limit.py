@@ -4,8 +4,9 @@ A bucket holds up to `burst` tokens and refills at `rate` per second; a request 
 bucket would limit nothing on Lambda, where a container serves one request at a time and a burst simply
 starts more containers, so the bucket lives in `rate_limits`. Processes *lease* tokens from it in batches
 of `lease` (one UPDATE per batch, on the primary) and spend them from memory, so most requests never touch
-the database. A bucket found empty tells the process when the next token comes; until then it refuses the
-tenant's requests from memory (429 with Retry-After), so a flooding tenant costs the database nothing more.
+the database. A bucket found empty tells the process when the next lease will have refilled; until then
+it refuses the tenant's requests from memory (429 with Retry-After), so a flooding tenant costs the
+database at most rate / lease writes per second and process.
 
 Tokens a process leased but did not spend are lost to the others (at most `lease - 1` per process and
 tenant), so a tenant gets at most `burst + rate * t` requests in `t` seconds across all processes, and may get
@@ -101,7 +102,9 @@ class RateLimiter:
                 local.allowance += granted - 1
                 return
             wait = (1.0 - left) / self.rate
-            local.empty_until = time.monotonic() + wait
+            # Refused from memory until a whole lease has refilled, not just one token: a flooding tenant
+            # then costs at most rate / lease database writes per second and process, not one per token.
+            local.empty_until = time.monotonic() + (self.lease - left) / self.rate
         raise _too_many(wait)
 
     def _lease(self, tenant_id: UUID) -> tuple[int, float]:
