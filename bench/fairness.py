@@ -32,6 +32,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,25 +58,26 @@ class Stream:
     latencies: list[float] = field(default_factory=list)  # of 200s, seconds
 
 
+def schedule(rate: float, seconds: float, stop: threading.Event) -> Iterator[None]:
+    """Yield at `rate` per second on a fixed schedule (open loop: a late answer does not delay the next)."""
+    interval, started, n = 1.0 / rate, time.monotonic(), 0
+    while not stop.is_set() and n * interval < seconds:
+        delay = started + n * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield
+        n += 1
+
+
 def paced(base: str, key: str, rate: float, seconds: float, stream: Stream, stop: threading.Event) -> None:
-    """`rate` requests per second on a fixed schedule until `seconds` pass."""
-    interval = 1.0 / rate
+    """`rate` requests per second through httpx, timing each answer."""
     with httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=30) as client:
-        started = time.monotonic()
-        n = 0
-        while not stop.is_set():
-            due = started + n * interval
-            if due - started >= seconds:
-                return
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+        for _ in schedule(rate, seconds, stop):
             sent = time.monotonic()
             response = client.get("/images", params={"limit": 20})
             stream.statuses[response.status_code] += 1
             if response.status_code == 200:
                 stream.latencies.append(time.monotonic() - sent)
-            n += 1
 
 
 def raw_flood(
@@ -84,19 +86,10 @@ def raw_flood(
     """Like `paced`, over one keep-alive socket with hand-written HTTP/1.1: a client several times cheaper
     than httpx, so the flood's own CPU takes less of the 2 cores the server runs on."""
     host, port = base.removeprefix("http://").split(":")
-    request = (f"GET /images?limit=20 HTTP/1.1\r\nHost: {host}:{port}\r\nX-API-Key: {key}\r\n\r\n").encode()
-    interval = 1.0 / rate
+    request = f"GET /images?limit=20 HTTP/1.1\r\nHost: {host}:{port}\r\nX-API-Key: {key}\r\n\r\n".encode()
     with socket.create_connection((host, int(port))) as sock:
         reader = sock.makefile("rb")
-        started = time.monotonic()
-        n = 0
-        while not stop.is_set():
-            due = started + n * interval
-            if due - started >= seconds:
-                return
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+        for _ in schedule(rate, seconds, stop):
             sock.sendall(request)
             status = int(reader.readline().split()[1])
             length = 0
@@ -106,7 +99,6 @@ def raw_flood(
                     length = int(value)
             reader.read(length)
             stream.statuses[status] += 1
-            n += 1
 
 
 class Server:

@@ -81,8 +81,7 @@ def jwks_url(jwks: JwksServer) -> str:
     return jwks.url
 
 
-@pytest.fixture
-def client(settings: Settings, db: Database, jwks_url: str) -> Iterator[TestClient]:
+def jwt_client(settings: Settings, jwks_url: str, **overrides: Any) -> TestClient:
     configure(
         settings.model_copy(
             update={
@@ -91,11 +90,16 @@ def client(settings: Settings, db: Database, jwks_url: str) -> Iterator[TestClie
                 "jwt_audience": AUDIENCE,
                 "jwt_jwks_url": jwks_url,
                 "jwt_tenant_claim": "org",
-                "api_key_cache_seconds": 0.0,
+                **overrides,
             }
         )
     )
-    with TestClient(local_app(), raise_server_exceptions=False) as test_client:
+    return TestClient(local_app(), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client(settings: Settings, db: Database, jwks_url: str) -> Iterator[TestClient]:
+    with jwt_client(settings, jwks_url, api_key_cache_seconds=0.0) as test_client:
         yield test_client
 
 
@@ -174,22 +178,6 @@ def test_symmetric_algorithms_are_refused(client: TestClient) -> None:
 def test_api_keys_still_work_beside_jwt(client: TestClient, db: Database) -> None:
     key, _ = ApiKeys(db).create("machines")
     assert client.get("/images", headers={"X-API-Key": key}).status_code == 200
-
-
-def jwt_client(settings: Settings, jwks_url: str, **overrides: Any) -> TestClient:
-    configure(
-        settings.model_copy(
-            update={
-                "auth_mode": AuthMode.JWT,
-                "jwt_issuer": ISSUER,
-                "jwt_audience": AUDIENCE,
-                "jwt_jwks_url": jwks_url,
-                "jwt_tenant_claim": "org",
-                **overrides,
-            }
-        )
-    )
-    return TestClient(local_app(), raise_server_exceptions=False)
 
 
 def test_a_key_the_provider_removed_is_refused_once_the_key_set_expires(

@@ -22,12 +22,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_stack(data_dir: Path, **overrides: Any) -> Iterator[LocalStack]:
-    """LocalStack.start(), then serve its app on a free port until the block ends."""
-    stack = LocalStack(data_dir=data_dir, port=free_port(), overrides=overrides)
-    stack.start()
-    assert stack.app is not None
-    server = uvicorn.Server(uvicorn.Config(stack.app, host="127.0.0.1", port=stack.port, log_level="warning"))
+def serving(app: Any, port: int | None = None) -> Iterator[str]:
+    """`app` served by uvicorn on loopback (a free port unless given) for the block; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -35,9 +33,21 @@ def live_stack(data_dir: Path, **overrides: Any) -> Iterator[LocalStack]:
         while not server.started:
             if time.monotonic() > deadline:
                 raise TimeoutError("uvicorn did not start")
-            time.sleep(0.05)
-        yield stack
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def live_stack(data_dir: Path, **overrides: Any) -> Iterator[LocalStack]:
+    """LocalStack.start(), then serve its app on a free port until the block ends."""
+    stack = LocalStack(data_dir=data_dir, port=free_port(), overrides=overrides)
+    stack.start()
+    try:
+        assert stack.app is not None
+        with serving(stack.app, stack.port):
+            yield stack
+    finally:
         stack.stop()

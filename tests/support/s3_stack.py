@@ -15,9 +15,7 @@ from typing import Any
 
 import boto3
 import httpx
-import uvicorn
 from botocore.config import Config
-from fastapi import FastAPI
 
 from imagesearch.config import load_settings
 from imagesearch.local.context import LocalLambdaContext
@@ -26,30 +24,11 @@ from imagesearch.local.server import local_app
 from imagesearch.runtime import configure, reset
 from support.aws import bucket_with_queue
 from support.faulty_s3 import FaultyS3Proxy, faulty_s3
-from support.live import free_port
+from support.live import free_port, serving
 from support.moto_server import RestartableMotoServer
 
 BUCKET = "imagesearch-faults"
 VISIBILITY_TIMEOUT = 1  # seconds before a failed message is delivered again
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """`app` served by uvicorn on a free loopback port for the block; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise TimeoutError("uvicorn did not start")
-            time.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 class EventSourceMapping:
