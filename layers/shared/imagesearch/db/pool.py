@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from time import monotonic
 from typing import Any
@@ -12,6 +12,9 @@ from typing import Any
 import psycopg
 import psycopg_pool
 from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.abc import Params
+from psycopg.rows import RowFactory
 
 from imagesearch.config import Settings
 from imagesearch.errors import DatabaseUnavailable
@@ -19,6 +22,8 @@ from imagesearch.logs import logger
 
 # An iterative scan stops after this many tuples when filters leave few matches (pgvector's default).
 HNSW_MAX_SCAN_TUPLES = 20_000
+# The settings a query may carry (`Database.read`): pgvector's query-time knobs.
+QUERY_SETTINGS = ("hnsw.ef_search", "hnsw.iterative_scan", "hnsw.max_scan_tuples")
 
 
 class _IdleCheck:
@@ -52,19 +57,28 @@ class Database:
         idle_check_seconds: float = 30.0,
         connect_timeout: float = 5.0,
         statement_timeout_ms: int = 15_000,
-        session_settings: dict[str, str] | None = None,
         name: str = "imagesearch",
     ) -> None:
         self.url = url
         self._statement_timeout_ms = statement_timeout_ms
-        self.session_settings = dict(session_settings or {})
+        self._session_values: weakref.WeakKeyDictionary[psycopg.Connection, dict[str, str | None]] = (
+            weakref.WeakKeyDictionary()
+        )
         self._idle = _IdleCheck(idle_check_seconds)
         self._lock = threading.Lock()
         self._pool_args: dict[str, Any] = {
             "min_size": min_size,
             "max_size": max_size,
             "name": name,
-            "kwargs": {"connect_timeout": max(1, round(connect_timeout)), "application_name": name},
+            "kwargs": {
+                "connect_timeout": max(1, round(connect_timeout)),
+                "application_name": name,
+                # Never a server-side prepared statement: PostgreSQL would switch a search to a generic
+                # plan after five runs (6x slower for a small tenant), and a transaction-pooling proxy
+                # cannot follow named statements across its server connections. Unnamed statements are
+                # planned for their own values every time.
+                "prepare_threshold": None,
+            },
             "timeout": connect_timeout,
         }
         self._pool: psycopg_pool.ConnectionPool | None = None
@@ -77,9 +91,16 @@ class Database:
             logger.warning("the vector extension is missing: run `imagesearch migrate`")
             conn.rollback()
         conn.execute(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
-        for name, value in self.session_settings.items():
-            conn.execute("SELECT set_config(%s, %s, false)", (name, value))
+        # What the session starts with for the settings a query may carry (role or database defaults):
+        # `read` sends only those that differ. Read, never set: no session state a proxy must keep.
+        row = conn.execute(
+            "SELECT " + ", ".join("current_setting(%s, true)" for _ in QUERY_SETTINGS), QUERY_SETTINGS
+        ).fetchone()
+        self._session_values[conn] = dict(zip(QUERY_SETTINGS, row or (), strict=False))
         conn.commit()
+        # Statements run on their own (one round trip each); `connection` opens a transaction around its
+        # block, `read` none.
+        conn.autocommit = True
 
     def _open_pool(self) -> psycopg_pool.ConnectionPool:
         """The pool, opened on first use; after close() a new one (holders of this object keep working)."""
@@ -104,6 +125,47 @@ class Database:
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
         """A connection inside a transaction: committed on success, rolled back on error."""
+        with self._connection() as conn, conn.transaction():
+            yield conn
+
+    def read(
+        self,
+        query: str | bytes | sql.SQL | sql.Composed,
+        params: Params | None = None,
+        *,
+        settings: Mapping[str, str] | None = None,
+        row_factory: RowFactory[Any] | None = None,
+    ) -> list[Any]:
+        """The rows of one read-only statement, in one network round trip.
+
+        `settings` hold for this statement only. Those the session does not start with travel with it:
+        BEGIN, set_config(..., true) (SET LOCAL), the statement and COMMIT, pipelined into one round trip.
+        So a connection never carries state that a transaction-pooling proxy would have to pin."""
+        with self._connection() as conn:
+            known = self._session_values.get(conn, {})
+            changed = {name: value for name, value in (settings or {}).items() if known.get(name) != value}
+            cursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+            with cursor as cur:
+                if not changed:
+                    cur.execute(query, params)
+                    return cur.fetchall()
+                try:
+                    with conn.pipeline():
+                        conn.execute("BEGIN")
+                        conn.execute(
+                            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in changed),
+                            [item for pair in changed.items() for item in pair],
+                        )
+                        cur.execute(query, params)
+                        conn.execute("COMMIT")
+                finally:
+                    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                        conn.execute("ROLLBACK")  # the statement failed: its transaction is aborted
+                return cur.fetchall()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection (autocommit); the database's faults as DatabaseUnavailable."""
         pool = self._open_pool()
         try:
             with pool.connection() as conn:
@@ -160,8 +222,6 @@ def database_from_settings(url: str, settings: Settings, *, role: str) -> Databa
         idle_check_seconds=settings.db_idle_check_seconds,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout_ms=settings.db_statement_timeout_ms,
-        # The live search strategy's HNSW settings, once per connection rather than once per query.
-        session_settings=hnsw_settings(settings.search_strategy.effective_ef_search),
         name=f"imagesearch-{role}",
     )
 

@@ -14,6 +14,7 @@ from imagesearch.auth.tenant import Tenant
 from imagesearch.config import SearchStrategy
 from imagesearch.db import Database, embeddings
 from imagesearch.db.model_records import ModelRecord
+from imagesearch.db.pool import hnsw_settings
 from imagesearch.errors import Conflict, NotFound
 from imagesearch.images import object_keys, repository
 from imagesearch.model.registry import ModelRegistry
@@ -22,7 +23,7 @@ from imagesearch.search.plan import SearchPlan
 from imagesearch.search.schemas import Explain, SearchResponse, SearchResult
 from imagesearch.search.shadow import CandidateRun, ShadowRunner
 from imagesearch.search.shadow_candidates import remote_ranking
-from imagesearch.search.sql import SearchQuery, index_settings, search_query
+from imagesearch.search.sql import SearchQuery, search_query
 from imagesearch.storage.urls import UrlCache
 
 
@@ -97,11 +98,9 @@ class SearchService:
     ) -> list[Hit]:
         """The ranked hits of `plan` under `strategy`: limit + 1 rows (the extra one says "there is more")."""
         query = self.query(tenant, plan, strategy, record=record)
-        with self.db.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
-            if query.uses_vector_index:
-                index_settings(conn, strategy, session=self.db.session_settings)
-            cur.execute(query.sql, query.params)
-            rows = cur.fetchall()
+        # One round trip: the strategy's HNSW settings travel with the statement (db.pool.Database.read).
+        settings = hnsw_settings(strategy.effective_ef_search) if query.uses_vector_index else None
+        rows = self.db.read(query.sql, query.params, settings=settings, row_factory=dict_row)
         return [Hit(id=row["id"], score=float(row["score"]), row=row) for row in rows]
 
     def query(

@@ -15,13 +15,11 @@ from typing import Any
 from uuid import UUID
 
 import numpy as np
-import psycopg
 from psycopg import sql
 
 from imagesearch.config import SearchStrategy
 from imagesearch.db import embeddings
 from imagesearch.db.model_records import ModelRecord
-from imagesearch.db.pool import hnsw_settings
 from imagesearch.search.plan import SearchPlan
 
 TEXT_CONFIG = "english"
@@ -278,19 +276,3 @@ def _compose(model: ModelRecord, shape: QueryShape, *, paged: bool) -> sql.Compo
         ORDER BY f.score DESC, f.id
         """
     ).format(ctes=sql.SQL(",").join(ctes), cursor=cursor)
-
-
-def index_settings(conn: psycopg.Connection, strategy: SearchStrategy, *, session: dict[str, str]) -> None:
-    """HNSW settings for this transaction when the strategy differs from the pool's session settings.
-
-    The live strategy's settings are set once per pooled connection (db.pool.hnsw_settings): a SET LOCAL
-    per query costs a round trip (docs/design-notes.md). A shadow candidate with other settings gets
-    SET LOCAL, which ends with its transaction.
-    """
-    wanted = hnsw_settings(strategy.effective_ef_search)
-    changed = {name: value for name, value in wanted.items() if session.get(name) != value}
-    if changed:
-        conn.execute(
-            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in changed),
-            [item for pair in changed.items() for item in pair],
-        )
