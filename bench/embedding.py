@@ -173,7 +173,12 @@ def measure_onnx(args: argparse.Namespace, started: float) -> dict[str, Any]:
         embedder.warm_up("text")
         loaded = time.perf_counter()
         embedder.embed_texts(["a photo of a cat"])
-        return {"import_s": imported - started, "start_s": loaded - imported, "peak_rss_mb": peak_rss_mb()}
+        return {
+            "import_s": imported - started,
+            "start_s": loaded - imported,
+            "peak_rss_mb": peak_rss_mb(),
+            **short_queries(embedder, args.seconds),
+        }
     embedder.warm_up()
     loaded = time.perf_counter()
     files = embedder.manifest.files
@@ -187,6 +192,66 @@ def measure_onnx(args: argparse.Namespace, started: float) -> dict[str, Any]:
         "start_s": loaded - imported,
         "peak_rss_mb": peak_rss_mb(),
         "files_mb": size_mb,
+    }
+
+
+SHORT_QUERIES = [
+    "cat",
+    "red car",
+    "a dog on the beach",
+    "sunset over the harbour in lisbon",
+    "two children playing football in a park",
+    "a bowl of ramen with an egg and spring onions",
+    "snowy mountain peak at dawn with a lone hiker",
+    "old black and white photo of my grandparents",
+]
+
+
+def short_queries(embedder: Any, seconds: float) -> dict[str, Any]:
+    """One query at a time, as a search sends it: the query's own tokens (the bundle's unpadded text
+    tower) against the same tower fed CLIP's 77 padded ids, interleaved query by query. Both include
+    tokenising; the vectors are compared too."""
+    import numpy as np
+
+    from imagesearch.model.tokenizer import trimmed_length
+
+    tokenizer, session, manifest = embedder._tokenizer, embedder._session("text"), embedder.manifest
+    names = ([manifest.text.output], manifest.text.input)
+
+    def padded(query: str) -> np.ndarray:
+        return np.asarray(session.run(names[0], {names[1]: tokenizer([query])})[0])
+
+    def unpadded(query: str) -> np.ndarray:
+        return np.asarray(embedder.embed_texts([query]))
+
+    tokens = [trimmed_length(tokenizer([q])) for q in SHORT_QUERIES]
+    cosine = min(float(np.sum(padded(q) * unpadded(q))) for q in SHORT_QUERIES)
+    # int8 quantises activations with scales taken from each input, padding included, so its padded and
+    # unpadded vectors differ a little; what matters is how close each stays to the fp32 tower.
+    reference: dict[str, float] = {}
+    if "fp32" in manifest.variants and embedder.variant != "fp32":
+        from imagesearch.model.embedder import Embedder
+
+        fp32_session = Embedder(embedder.bundle_dir, variant="fp32", threads=1)._session("text")
+        fp32 = np.asarray(fp32_session.run(names[0], {names[1]: tokenizer(SHORT_QUERIES)})[0])
+        for name, call in (("padded", padded), ("unpadded", unpadded)):
+            vectors = np.concatenate([call(q) for q in SHORT_QUERIES])
+            reference[f"{name}_vs_fp32_min_cosine"] = float(np.sum(vectors * fp32, axis=1).min())
+    times: dict[str, list[float]] = {"padded": [], "unpadded": []}
+    deadline = time.perf_counter() + 2 * seconds
+    while time.perf_counter() < deadline or len(times["padded"]) < 10 * len(SHORT_QUERIES):
+        for query in SHORT_QUERIES:
+            for name, call in (("padded", padded), ("unpadded", unpadded)):
+                begin = time.perf_counter()
+                call(query)
+                times[name].append(time.perf_counter() - begin)
+    return {
+        "text_sequence": manifest.text_sequence,
+        "query_tokens": tokens,
+        "padded_p50_ms": statistics.median(times["padded"]) * 1000,
+        "unpadded_p50_ms": statistics.median(times["unpadded"]) * 1000,
+        "unpadded_min_cosine": cosine,
+        **reference,
     }
 
 
@@ -222,6 +287,18 @@ def print_table(results: dict[str, dict[str, Any]], bundle: Path, args: argparse
         f"\nint8 text-only query process (search path): import {query['import_s']:.2f} s, "
         f"text session {query['start_s']:.2f} s, peak RSS {query['peak_rss_mb']:.0f} MB"
     )
+    print(
+        f"one short query at a time (int8, {min(query['query_tokens'])}-{max(query['query_tokens'])} tokens "
+        f"with start and end, text tower {query['text_sequence']}): p50 {query['unpadded_p50_ms']:.2f} ms "
+        f"on the query's own tokens, {query['padded_p50_ms']:.2f} ms padded to {manifest['context_length']} "
+        f"({query['unpadded_p50_ms'] / query['padded_p50_ms']:.2f}x); vectors' min cosine "
+        f"{query['unpadded_min_cosine']:.6f}"
+    )
+    if "unpadded_vs_fp32_min_cosine" in query:
+        print(
+            f"  against the fp32 tower (padded): int8 padded {query['padded_vs_fp32_min_cosine']:.6f}, "
+            f"int8 unpadded {query['unpadded_vs_fp32_min_cosine']:.6f} (min cosine)"
+        )
     sizes = ", ".join(f"{name} {entry['size'] / 1e6:.1f} MB" for name, entry in manifest["files"].items())
     print(f"bundle files: {sizes}")
     print("ratios in parentheses are against torch in this run (throughput: higher is better; times: lower).")

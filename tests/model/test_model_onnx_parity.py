@@ -139,3 +139,41 @@ def test_vit_b_32_random_weights(tmp_path_factory: pytest.TempPathFactory) -> No
     fp32 = Embedder(out, variant="fp32", threads=2)
     int8 = Embedder(out, variant="int8", threads=2)
     assert cosines(int8.embed_texts(TEXTS), fp32.embed_texts(TEXTS)).min() >= 0.99
+
+
+def test_the_unpadded_text_tower_gives_the_padded_vectors(vit_export: ExportedModel) -> None:
+    """CLIP's text tower is causal and pooled at the end-of-text token: run on a query's own tokens it
+    gives what the 77-token input gives (the tokenizer's corpus, one query at a time and in a batch)."""
+    from .test_model_tokenizer import HANDWRITTEN
+
+    manifest = load_manifest(vit_export.bundle_dir)
+    assert manifest.text_sequence == "dynamic"
+    corpus = [*HANDWRITTEN, *TEXTS]
+    embedder = Embedder(vit_export.bundle_dir, variant="fp32", threads=2)
+    embedder.warm_up("text")
+    tokenizer = embedder._tokenizer  # noqa: SLF001
+    assert tokenizer is not None
+    session = embedder._session("text")  # noqa: SLF001
+    padded_ids = tokenizer(corpus)
+    padded = session.run([manifest.text.output], {manifest.text.input: padded_ids})[0]
+    assert cosines(embedder.embed_texts(corpus), padded).min() >= 0.9999
+    one_by_one = np.concatenate([embedder.embed_texts([text]) for text in corpus])
+    assert cosines(one_by_one, padded).min() >= 0.9999
+    assert cosines(padded, torch_texts(vit_export, corpus)).min() >= 0.9999  # and what open_clip gives
+
+
+def test_a_tower_that_is_not_causal_keeps_the_padded_input(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SigLIP-style text towers attend both ways (no causal mask) and pool elsewhere: padding matters."""
+    from imagesearch.export import export_bundle
+    from imagesearch.export.onnx import TextTower, text_is_causal
+
+    text_cfg = {**TINY_VIT["text_cfg"], "no_causal_mask": True, "pool_type": "last"}
+    model = open_clip.CLIP(**{**TINY_VIT, "text_cfg": text_cfg}).eval()
+    assert not text_is_causal(model)
+    with pytest.raises(ValueError, match="causal"):
+        TextTower(model, sequence=True)
+    out = tmp_path_factory.mktemp("bidirectional") / "bundle"
+    manifest = export_bundle(model, out, arch="tiny-bidirectional", pretrained="random")
+    assert manifest.text_sequence == "padded"
+    embedder = Embedder(out, variant="fp32", threads=2)
+    assert embedder.embed_texts(["a red circle"]).shape == (1, 64)

@@ -35,6 +35,7 @@ from imagesearch.export.onnx import (
     TextTower,
     export_tower,
     quantize_int8,
+    text_is_causal,
 )
 from imagesearch.logs import logger
 from imagesearch.model.manifest import (
@@ -46,7 +47,7 @@ from imagesearch.model.manifest import (
     file_entry,
     write_manifest,
 )
-from imagesearch.model.tokenizer import CleanMode, ClipTokenizer, build_bpe_tokenizer
+from imagesearch.model.tokenizer import CleanMode, ClipTokenizer, build_bpe_tokenizer, trimmed_length
 
 CLIP_VOCAB_SIZE = 49408
 TOKENIZER_FILE = "tokenizer.json"
@@ -152,8 +153,11 @@ def export_bundle(
     # the example inputs only trace shapes; a private seeded generator keeps exports reproducible
     # without touching the caller's random state (a training loop may export between epochs)
     pixels = torch.randn(2, 3, height, width, generator=torch.Generator().manual_seed(0))
-    ids = torch.from_numpy(tokenizer(_CHECK_TEXTS[:2]))
-    towers = {"image": (ImageTower(model), pixels), "text": (TextTower(model), ids)}
+    padded_ids = tokenizer(_CHECK_TEXTS[:2])
+    # A causal tower runs on a query's own tokens (a dynamic sequence axis), others on the padded input.
+    sequence = text_is_causal(model)
+    ids = torch.from_numpy(padded_ids[:, : max(8, trimmed_length(padded_ids)) if sequence else None])
+    towers = {"image": (ImageTower(model), pixels), "text": (TextTower(model, sequence=sequence), ids)}
     names = {"image": (IMAGE_INPUT, IMAGE_OUTPUT), "text": (TEXT_INPUT, TEXT_OUTPUT)}
     expected: dict[str, np.ndarray] = {}
     for tower, (module, example) in towers.items():
@@ -166,6 +170,7 @@ def export_bundle(
                 out_dir / FILES[tower]["fp32"],
                 input_name=names[tower][0],
                 output_name=names[tower][1],
+                max_sequence=context_length if tower == "text" and sequence else None,
             )
         with _step(f"check {tower} tower against torch"):
             cosine = _min_cosine(
@@ -173,6 +178,15 @@ def export_bundle(
             )
             if cosine < MIN_FP32_COSINE:
                 raise ExportError(f"ONNX {tower} tower differs from torch: cosine {cosine:.6f}")
+    if sequence:
+        with _step("check the unpadded text tower against the padded one"):
+            with torch.no_grad():
+                padded = TextTower(model)(torch.from_numpy(padded_ids)).numpy()
+            onnx_fp32 = out_dir / FILES["text"]["fp32"]
+            for inputs in (padded_ids, padded_ids[:, : trimmed_length(padded_ids)]):
+                cosine = _min_cosine(_run(onnx_fp32, names["text"], inputs), padded)
+                if cosine < MIN_FP32_COSINE:
+                    raise ExportError(f"unpadded text tower differs from the padded one: cosine {cosine:.6f}")
 
     if expected["image"].shape[-1] != expected["text"].shape[-1]:
         raise ExportError(
@@ -211,6 +225,7 @@ def export_bundle(
             resize_mode=preprocess["resize_mode"],
             fill_color=int(preprocess["fill_color"]),
             context_length=context_length,
+            text_sequence="dynamic" if sequence else "padded",
             vocab_size=vocab_size,
             tokenizer=TokenizerSpec(file=TOKENIZER_FILE, clean=tokenizer_clean),
             image=TowerFiles(

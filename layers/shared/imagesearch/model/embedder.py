@@ -25,7 +25,7 @@ from imagesearch.imaging import open_image
 from imagesearch.logs import logger
 from imagesearch.model.manifest import Manifest, Tower, Variant, load_manifest
 from imagesearch.model.preprocess import PreprocessConfig, preprocess
-from imagesearch.model.tokenizer import ClipTokenizer
+from imagesearch.model.tokenizer import ClipTokenizer, trimmed_length
 
 ImageInput = bytes | Image.Image
 
@@ -125,8 +125,11 @@ class Embedder:
         tokenizer = self._tokenizer
         assert tokenizer is not None  # created with the text session
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        unpadded = self.manifest.text_sequence == "dynamic"
         for start in range(0, len(texts), batch_size):
             ids = tokenizer(texts[start : start + batch_size])
+            if unpadded:  # a causal tower: the query's own tokens (under 16 for most), not 77
+                ids = ids[:, : max(2, trimmed_length(ids))]
             out[start : start + len(ids)] = self._run(session, "text", ids)
         return out
 

@@ -65,6 +65,9 @@ class Manifest(BaseModel):
     resize_mode: Literal["shortest", "longest", "squash"] = "shortest"
     fill_color: int = 0
     context_length: int = Field(gt=1)
+    # "dynamic": the text tower takes (n, k) ids for any k <= context_length and runs on a query's own
+    # tokens (a causal tower pooled at the end-of-text token); "padded": always context_length ids.
+    text_sequence: Literal["padded", "dynamic"] = "padded"
     vocab_size: int = Field(gt=0)
     tokenizer: TokenizerSpec = TokenizerSpec()
     image: TowerFiles

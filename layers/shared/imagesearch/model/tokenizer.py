@@ -163,3 +163,9 @@ class ClipTokenizer:
                     ids.extend(encoded[part].ids)
             out.append(ids)
         return out
+
+
+def trimmed_length(ids: np.ndarray) -> int:
+    """Columns of token ids (n, context_length) that hold every row's tokens up to its end-of-text token,
+    the highest id of a row (as open_clip pools): what an unpadded causal text tower needs."""
+    return int(ids.argmax(axis=1).max()) + 1 if ids.size else 1
