@@ -66,8 +66,12 @@ class Embedder:
         threads: int = 0,
         max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
         verify: bool = True,
+        spinning: bool = False,
     ) -> None:
         self.bundle_dir = Path(bundle_dir)
+        # onnxruntime's intra-op threads spin while they wait for work (its default): at one query at a
+        # time that doubles the CPU per query for no measurable latency (bench/ort_spinning.py)
+        self._spinning = spinning
         self._requested_variant = variant
         self._providers = list(providers) if providers is not None else ["CPUExecutionProvider"]
         self._threads = threads  # 0: onnxruntime's default, one thread per core
@@ -193,6 +197,7 @@ class Embedder:
         # one request runs one graph at a time: parallelism inside operators is what helps on 2 cores
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if self._spinning else "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=self._providers)
