@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     model_uri: Annotated[str | None, Field(validation_alias=_alias("MODEL_URI"))] = None
     model_cache_dir: Path = Path("/tmp/imagesearch-models")
     ort_threads: Annotated[int, Field(ge=0, le=64)] = 0
+    # Let onnxruntime's intra-op threads spin between queries (its default): off here, since at one query
+    # at a time spinning nearly doubles the CPU per query (bench/ort_spinning.py).
+    ort_spinning: bool = False
 
     # --- auth ---
     auth_mode: AuthMode = AuthMode.NONE

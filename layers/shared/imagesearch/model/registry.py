@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import numpy as np
@@ -31,19 +32,25 @@ _BUNDLE_HINT = "set MODEL_DIR to a bundle made by `imagesearch model export`"
 
 @dataclass(frozen=True)
 class BundleOptions:
-    """How bundles are opened in this process: onnxruntime threads, the pixel limit, where remote bundles
-    are cached and which S3 endpoint serves them."""
+    """How bundles are opened in this process: onnxruntime threads (and whether they spin), the pixel
+    limit, where remote bundles are cached and which S3 endpoint serves them."""
 
     threads: int = 0
+    spinning: bool = False
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     cache_dir: Path = Path("/tmp/imagesearch-models")
     endpoint_url: str | None = None
     region: str | None = None
 
+    def embedder_options(self) -> dict[str, Any]:
+        """What an Embedder is given of these options."""
+        return {"threads": self.threads, "spinning": self.spinning, "max_image_pixels": self.max_image_pixels}
+
     @classmethod
     def from_settings(cls, settings: Settings) -> BundleOptions:
         return cls(
             threads=settings.ort_threads,
+            spinning=settings.ort_spinning,
             max_image_pixels=settings.max_image_pixels,
             cache_dir=settings.model_cache_dir,
             endpoint_url=settings.storage_endpoint_url,
@@ -76,11 +83,19 @@ def open_bundle(location: str, options: BundleOptions) -> EmbeddingModel:
             location, options.cache_dir, endpoint_url=options.endpoint_url, region=options.region
         )
         return RemoteBundleEmbedder(
-            bundle, threads=options.threads, max_image_pixels=options.max_image_pixels
+            bundle,
+            threads=options.threads,
+            spinning=options.spinning,
+            max_image_pixels=options.max_image_pixels,
         )
     if not Path(location).is_dir():
         raise ModelUnavailable(f"the model bundle {location} is not a directory: {_BUNDLE_HINT}")
-    return Embedder(location, threads=options.threads, max_image_pixels=options.max_image_pixels)
+    return Embedder(
+        location,
+        threads=options.threads,
+        spinning=options.spinning,
+        max_image_pixels=options.max_image_pixels,
+    )
 
 
 BundleLoader = Callable[[str], EmbeddingModel]  # opens a bundle once, then hands out the same embedder
