@@ -147,13 +147,19 @@ class ApiKeys:
     def cached(self, key: str) -> Tenant | None:
         """The tenant of a key verified within cache_seconds, without touching the database; None also when
         the revocation epoch is due for a check (then `verify` reads it)."""
-        now = time.monotonic()
-        if self.revocation_check_seconds > 0 and now - self._epoch_read_at >= self.revocation_check_seconds:
+        return self._from_cache(hash_key(key), time.monotonic())
+
+    def _from_cache(self, digest: bytes, now: float) -> Tenant | None:
+        if self._epoch_due(now):
             return None
-        cached = self._verified.get(hash_key(key))
+        cached = self._verified.get(digest)
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
         return None
+
+    def _epoch_due(self, now: float) -> bool:
+        interval = self.revocation_check_seconds
+        return interval > 0 and now - self._epoch_read_at >= interval
 
     def _saw_epoch(self, epoch: int, read_at: float) -> None:
         """Record the epoch read at `read_at`; a new one empties the cache of verified keys."""
@@ -163,22 +169,17 @@ class ApiKeys:
                 self._epoch = epoch
             self._epoch_read_at = max(self._epoch_read_at, read_at)
 
-    def _check_epoch(self) -> None:
-        if self.revocation_check_seconds <= 0 or not self._verified:
-            return
-        now = time.monotonic()
-        if now - self._epoch_read_at < self.revocation_check_seconds:
-            return
-        with self.db.connection() as conn:
-            row = conn.execute(_READ_EPOCH).fetchone()
-        self._saw_epoch(row[0] if row else 0, now)
-
     def verify(self, key: str) -> Tenant:
         """The tenant of a valid, unrevoked key; Unauthorized otherwise (same answer for every failure)."""
         digest = hash_key(key)
-        self._check_epoch()
         now = time.monotonic()
-        tenant = self.cached(key)
+        if digest in self._verified and self._epoch_due(now):
+            # A cached key: the epoch alone says whether it still holds. (An uncached key's lookup below
+            # reads the epoch with it.)
+            with self.db.connection() as conn:
+                row = conn.execute(_READ_EPOCH).fetchone()
+            self._saw_epoch(row[0] if row else 0, now)
+        tenant = self._from_cache(digest, now)
         if tenant is not None:
             return tenant
         prefix = parse_prefix(key)
