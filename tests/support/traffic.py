@@ -85,3 +85,16 @@ def settle(base_url: str, ids: list[str], timeout: float = 120) -> Counter[str]:
             if statuses["pending"] == 0 or time.monotonic() > deadline:
                 return statuses
             time.sleep(0.5)
+
+
+def assert_outage_survived(traffic: Traffic, base_url: str, *, retry_after: str) -> Counter[str]:
+    """What a storage fault under traffic must leave: it was seen (upload 503s), every error was a problem
+    document and no answer a 500, every 503 said `Retry-After: retry_after`, and every upload accepted
+    before, during or after it ends `ready`. The final statuses, for the fault table."""
+    assert traffic.problems_ok and traffic.statuses[("upload", 503)] > 0
+    assert not any(status == 500 for _, status in traffic.statuses)
+    assert set(traffic.retry_after) == {retry_after}  # every 503 says when to come back
+    final = settle(base_url, traffic.accepted)
+    print(f"accepted uploads afterwards: {len(traffic.accepted)} -> {dict(final)}")
+    assert final["ready"] == len(traffic.accepted)  # stored before the fault or retried after it
+    return final
