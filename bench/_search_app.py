@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import psutil
@@ -38,58 +38,32 @@ class Usage:
     rss_mb: float = 0.0
 
 
-class search_server:  # noqa: N801 - used as a context manager
-    def __init__(
-        self,
-        url: str,
-        queries: Path,
-        args: argparse.Namespace,
-        text_model: Path | None = None,
-        shadow: str | None = None,
-        checkout: Path | None = None,
-    ) -> None:
-        """`checkout`: run another checkout's app (its package and its bench/_search_server.py)."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        bench_dir, env = BENCH_DIR, dict(os.environ)
-        if checkout is not None:
-            bench_dir = checkout / "bench"
-            env["PYTHONPATH"] = str(checkout / "layers" / "shared")
-        command = [
-            sys.executable,
-            str(bench_dir / "_search_server.py"),
-            "--database-url",
-            url,
-            "--port",
-            str(self.port),
-            "--queries",
-            str(queries),
-            "--model-id",
-            MODEL_ID,
-            "--candidates",
-            str(args.candidates),
-            "--ef-search",
-            str(args.ef_search),
-            "--workers",
-            str(args.workers),
-        ]
-        if text_model is not None:
-            command += ["--text-model", str(text_model)]
-        if shadow is not None:
-            command += ["--shadow", shadow]
-        # stdout: the shadow rows print CloudWatch metrics lines there, which would bury the tables.
-        self.process = subprocess.Popen(command, cwd=bench_dir, stdout=subprocess.DEVNULL, env=env)
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
-    def __enter__(self) -> search_server:
-        self.base = f"http://127.0.0.1:{self.port}"
+
+class AppServer:
+    """An app in processes of its own (uvicorn and its workers), on `port`: waited for until /health
+    answers, measured (CPU and memory), stopped at the end of the block."""
+
+    def __init__(
+        self, command: list[str], port: int, *, env: dict[str, str] | None = None, cwd: Path = BENCH_DIR
+    ):
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        # stdout: the shadow rows print CloudWatch metrics lines there, which would bury the tables.
+        self.process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, env=env)
+
+    def __enter__(self) -> Self:
         for _ in range(300):
             try:
                 if httpx.get(f"{self.base}/health", timeout=1).status_code in (200, 503):
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise RuntimeError("the search server did not start")
+        raise RuntimeError("the server did not start")
 
     def _processes(self) -> list[psutil.Process]:
         root = psutil.Process(self.process.pid)
@@ -112,6 +86,48 @@ class search_server:  # noqa: N801 - used as a context manager
     def __exit__(self, *exc: Any) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
+
+
+class search_server(AppServer):  # noqa: N801 - used as a context manager
+    def __init__(
+        self,
+        url: str,
+        queries: Path,
+        args: argparse.Namespace,
+        text_model: Path | None = None,
+        shadow: str | None = None,
+        checkout: Path | None = None,
+    ) -> None:
+        """The search app of bench/_search_server.py; `checkout`: another checkout's app (its package and
+        its bench/_search_server.py)."""
+        port = free_port()
+        bench_dir, env = BENCH_DIR, dict(os.environ)
+        if checkout is not None:
+            bench_dir = checkout / "bench"
+            env["PYTHONPATH"] = str(checkout / "layers" / "shared")
+        command = [
+            sys.executable,
+            str(bench_dir / "_search_server.py"),
+            "--database-url",
+            url,
+            "--port",
+            str(port),
+            "--queries",
+            str(queries),
+            "--model-id",
+            MODEL_ID,
+            "--candidates",
+            str(args.candidates),
+            "--ef-search",
+            str(args.ef_search),
+            "--workers",
+            str(args.workers),
+        ]
+        if text_model is not None:
+            command += ["--text-model", str(text_model)]
+        if shadow is not None:
+            command += ["--shadow", shadow]
+        super().__init__(command, port, env=env, cwd=bench_dir)
 
 
 def warm(base: str, bodies: list[dict[str, Any]], *, passes: int = 6, clients: int = 4) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,8 +38,8 @@ from typing import Any
 
 import httpx
 import numpy as np
-import psutil
 from _postgres import migrated_database
+from _search_app import AppServer, free_port
 
 from imagesearch.auth.api_keys import ApiKeys
 from imagesearch.db import Database
@@ -101,58 +100,26 @@ def raw_flood(
             stream.statuses[status] += 1
 
 
-class Server:
-    def __init__(self, url: str, storage: Path, limit: float, workers: int) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        self.base = f"http://127.0.0.1:{port}"
-        env = dict(os.environ) | {
-            "IMAGESEARCH_DATABASE_URL": url,
-            "IMAGESEARCH_STORAGE_URL": storage.as_uri(),
-            "IMAGESEARCH_SIGNING_SECRET": "bench-secret-0123456789abcdef",
-            "IMAGESEARCH_AUTH_MODE": "api_key",
-            "IMAGESEARCH_RATE_LIMIT_PER_SECOND": str(limit),
-            "IMAGESEARCH_RATE_LIMIT_BURST": str(max(1, int(2 * limit))),
-            "IMAGESEARCH_PUBLIC_BASE_URL": self.base,
-            "IMAGESEARCH_LOG_LEVEL": "WARNING",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
-        }
-        command = [sys.executable, "-m", "uvicorn", "--factory", "imagesearch.local.server:local_app"]
-        command += [
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        self.process = subprocess.Popen(command, env=env, cwd=BENCH_DIR)
-
-    def __enter__(self) -> Server:
-        for _ in range(300):
-            try:
-                httpx.get(f"{self.base}/health", timeout=1)
-                return self
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise RuntimeError("the server did not start")
-
-    def cpu_seconds(self) -> float:
-        root = psutil.Process(self.process.pid)
-        return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
-
-    def rss_mb(self) -> float:
-        root = psutil.Process(self.process.pid)
-        return sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]) / 2**20
-
-    def __exit__(self, *exc: Any) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+def fairness_server(url: str, storage: Path, limit: float, workers: int) -> AppServer:
+    """The local app under uvicorn, API-key auth, the per-tenant limit `limit` (burst twice that)."""
+    port = free_port()
+    env = dict(os.environ) | {
+        "IMAGESEARCH_DATABASE_URL": url,
+        "IMAGESEARCH_STORAGE_URL": storage.as_uri(),
+        "IMAGESEARCH_SIGNING_SECRET": "bench-secret-0123456789abcdef",
+        "IMAGESEARCH_AUTH_MODE": "api_key",
+        "IMAGESEARCH_RATE_LIMIT_PER_SECOND": str(limit),
+        "IMAGESEARCH_RATE_LIMIT_BURST": str(max(1, int(2 * limit))),
+        "IMAGESEARCH_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "IMAGESEARCH_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "uvicorn", "--factory", "imagesearch.local.server:local_app"]
+    command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    return AppServer(command, port, env=env)
 
 
-def run_row(server: Server, keys: dict[str, str], args: argparse.Namespace, flood: bool) -> dict[str, Any]:
+def run_row(server: AppServer, keys: dict[str, str], args: argparse.Namespace, flood: bool) -> dict[str, Any]:
     steady, flooding, stop = Stream(), Stream(), threading.Event()
     threads = [
         threading.Thread(
@@ -167,19 +134,20 @@ def run_row(server: Server, keys: dict[str, str], args: argparse.Namespace, floo
             )
             for _ in range(FLOOD_THREADS)
         ]
-    cpu_before, client_before = server.cpu_seconds(), time.process_time()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    cpu = server.cpu_seconds() - cpu_before
+    client_before = time.process_time()
+    with server.measure() as usage:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    cpu = usage.cpu_seconds
     client_cpu = time.process_time() - client_before
     served = sum(steady.statuses.values()) + sum(flooding.statuses.values())
     return {
         "steady": steady,
         "flood": flooding,
         "cpu_ms": 1000 * cpu / max(1, served),
-        "rss": server.rss_mb(),
+        "rss": usage.rss_mb,
         "busy": (cpu + client_cpu) / args.seconds,  # cores busy: the server and the load generator
     }
 
@@ -221,7 +189,7 @@ def main() -> int:
             ("flood, limit on", args.limit, True),
             ("flood, limit off", 0.0, True),
         ):
-            with Server(url, storage, limit, args.workers) as server:
+            with fairness_server(url, storage, limit, args.workers) as server:
                 run_row(server, keys, argparse.Namespace(**{**vars(args), "seconds": 2}), flood=False)  # warm
                 results[label] = result = run_row(server, keys, args, flood)
             print(f"{label}: done", file=sys.stderr, flush=True)
