@@ -6,7 +6,7 @@ PORT ?= 8000
 DATA_DIR ?= .imagesearch
 PYTEST_ARGS ?=
 
-.PHONY: install install-export run test fuzz lint fmt bench clean sam-tools sam-validate sam-build browser
+.PHONY: install install-export run test fuzz lint fmt bench clean sam-tools sam-validate sam-build browser pgbouncer
 
 # Runtime + dev tools. The stamp is rebuilt when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml
@@ -76,7 +76,15 @@ browser:
 		$$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }; }
 
-test: install install-export sam-tools browser lint
+# Debian's PgBouncer, the local stand-in for RDS Proxy (tests/reliability/test_proxy.py starts it).
+pgbouncer:
+	@command -v pgbouncer >/dev/null 2>&1 || test -x /usr/sbin/pgbouncer || { \
+		echo "installing Debian's pgbouncer for tests/reliability/test_proxy.py"; \
+		SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+		$$SUDO apt-get install -y -q pgbouncer >/dev/null 2>&1 || \
+		{ $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q pgbouncer >/dev/null; }; }
+
+test: install install-export sam-tools browser pgbouncer lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The property tests with fresh random examples, ten times as many as the suite's fixed ones (about 1 min).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from time import monotonic
 from typing import Any
 
@@ -24,6 +24,7 @@ from imagesearch.logs import logger
 HNSW_MAX_SCAN_TUPLES = 20_000
 # The settings a query may carry (`Database.read`): pgvector's query-time knobs.
 QUERY_SETTINGS = ("hnsw.ef_search", "hnsw.iterative_scan", "hnsw.max_scan_tuples")
+STATEMENT_TIMEOUT = "statement_timeout"
 
 
 class _IdleCheck:
@@ -90,13 +91,19 @@ class Database:
             # Not migrated yet: a pool that refuses every connection would only say "unavailable".
             logger.warning("the vector extension is missing: run `imagesearch migrate`")
             conn.rollback()
-        conn.execute(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
-        # What the session starts with for the settings a query may carry (role or database defaults):
-        # `read` sends only those that differ. Read, never set: no session state a proxy must keep.
+        # What the session starts with (role, database or server defaults) for the settings a query may
+        # carry and for statement_timeout: only those that differ are sent, with each transaction (`read`,
+        # `connection`). Read, never SET: no session state that a transaction-pooling proxy (RDS Proxy,
+        # PgBouncer) would have to pin, or would leak to another client's transaction.
         row = conn.execute(
-            "SELECT " + ", ".join("current_setting(%s, true)" for _ in QUERY_SETTINGS), QUERY_SETTINGS
+            "SELECT "
+            + ", ".join("current_setting(%s, true)" for _ in QUERY_SETTINGS)
+            + ", (SELECT setting FROM pg_settings WHERE name = 'statement_timeout')",
+            QUERY_SETTINGS,
         ).fetchone()
-        self._session_values[conn] = dict(zip(QUERY_SETTINGS, row or (), strict=False))
+        values = dict(zip(QUERY_SETTINGS, row or (), strict=False))
+        values[STATEMENT_TIMEOUT] = row[-1] if row else None
+        self._session_values[conn] = values
         conn.commit()
         # Statements run on their own (one round trip each); `connection` opens a transaction around its
         # block, `read` none.
@@ -124,9 +131,32 @@ class Database:
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        """A connection inside a transaction: committed on success, rolled back on error."""
-        with self._connection() as conn, conn.transaction():
-            yield conn
+        """A connection inside a transaction: committed on success, rolled back on error.
+
+        The transaction starts with its statement_timeout when the session's default differs, in the
+        same round trip as BEGIN (one simple query)."""
+        with self._connection() as conn:
+            timeout = self._changed(conn, None).get(STATEMENT_TIMEOUT)
+            begin = (
+                "BEGIN"
+                if timeout is None
+                else f"BEGIN; SELECT set_config('statement_timeout', '{timeout}', true)"
+            )
+            conn.execute(begin)
+            try:
+                yield conn
+            except BaseException:
+                if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    with suppress(psycopg.Error):  # a broken connection: the pool discards it
+                        conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _changed(self, conn: psycopg.Connection, settings: Mapping[str, str] | None) -> dict[str, str]:
+        """`settings` plus this pool's statement_timeout, less those the session already starts with."""
+        known = self._session_values.get(conn, {})
+        wanted = {**(settings or {}), STATEMENT_TIMEOUT: str(int(self._statement_timeout_ms))}
+        return {name: value for name, value in wanted.items() if known.get(name) != value}
 
     def read(
         self,
@@ -138,12 +168,12 @@ class Database:
     ) -> list[Any]:
         """The rows of one read-only statement, in one network round trip.
 
-        `settings` hold for this statement only. Those the session does not start with travel with it:
-        BEGIN, set_config(..., true) (SET LOCAL), the statement and COMMIT, pipelined into one round trip.
-        So a connection never carries state that a transaction-pooling proxy would have to pin."""
+        `settings` (and this pool's statement_timeout) hold for this statement only. Those the session does
+        not start with travel with it: BEGIN, set_config(..., true) (SET LOCAL), the statement and COMMIT,
+        pipelined into one round trip. So a connection never carries state that a transaction-pooling proxy
+        would have to pin."""
         with self._connection() as conn:
-            known = self._session_values.get(conn, {})
-            changed = {name: value for name, value in (settings or {}).items() if known.get(name) != value}
+            changed = self._changed(conn, settings)
             cursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
             with cursor as cur:
                 if not changed:
