@@ -21,7 +21,7 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 # rank are peers and do not import each other.
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"imagesearch", "errors", "logs", "tables"}),
-    ("settings and codecs", {"config", "cursors"}),
+    ("settings and codecs", {"config", "cursors", "sigv4"}),
     ("adapters", {"db", "storage", "imaging"}),
     ("model and tenants", {"model", "auth"}),
     ("images", {"images"}),

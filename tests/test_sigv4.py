@@ -13,11 +13,12 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from imagesearch.storage.sigv4 import (
+from imagesearch.sigv4 import (
     Credentials,
     environment_credentials,
     environment_endpoint,
     presign_get,
+    rds_auth_token,
 )
 
 KEYS = [
@@ -129,3 +130,30 @@ def test_the_s3_store_presigns_without_importing_boto3_when_the_environment_allo
         cwd=tmp_path,
     )
     assert "botocore" in profiled.stdout or "ProfileNotFound" in profiled.stderr
+
+
+@pytest.mark.parametrize(
+    "token", [None, "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ+token/with=odd+chars"]
+)
+@pytest.mark.parametrize(
+    ("host", "port", "user"),
+    [
+        ("imagesearch.proxy-c1x2y3z4.eu-west-1.rds.amazonaws.com", 5432, "imagesearch_app"),
+        ("db.cluster-ro-abc.us-east-1.rds.amazonaws.com", 6543, "odd user+ü"),
+    ],
+)
+def test_rds_tokens_equal_botocores_for_the_same_instant(
+    host: str, port: int, user: str, token: str | None
+) -> None:
+    creds = Credentials("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", token)
+    client = boto3.client(
+        "rds",
+        region_name="eu-west-1",
+        aws_access_key_id=creds.access_key,
+        aws_secret_access_key=creds.secret_key,
+        aws_session_token=creds.token,
+    )
+    expected = client.generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user, Region="eu-west-1")
+    stamp = parse_qs(urlsplit("https://" + expected).query)["X-Amz-Date"][0]
+    instant = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert rds_auth_token(host, port, user, region="eu-west-1", credentials=creds, now=instant) == expected

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     # A Secrets Manager secret (ARN) holding the URL, as a plain string or JSON with a "url" key, or the
     # username/password/host/port/dbname keys RDS writes; read once per container.
     database_secret_arn: str | None = None
+    # The same for the read replica of the search path (IMAGESEARCH_DATABASE_REPLICA_URL's secret twin).
+    database_replica_secret_arn: str | None = None
+    # Authenticate with an RDS IAM token (made from the function's role, per new connection) instead of a
+    # password: the URL then names user, host (the RDS Proxy endpoint), port and database, and no password.
+    database_iam_auth: bool = False
     db_pool_min: Annotated[int, Field(ge=0, le=100)] = 0
     db_pool_max: Annotated[int, Field(ge=1, le=200)] = 2
     # A pooled connection idle longer than this is pinged before use: after a Lambda thaw it may be dead.
@@ -123,7 +128,8 @@ class Settings(BaseSettings):
     storage_region: str | None = None
     public_base_url: str = "http://127.0.0.1:8000"
     signing_secret: str | None = None
-    presign_expiry_seconds: Annotated[int, Field(ge=10, le=7 * 24 * 3600)] = 900
+    # At most an hour: a leaked URL should not outlive the session that asked for it by much.
+    presign_expiry_seconds: Annotated[int, Field(ge=10, le=3600)] = 900
 
     # --- model ---
     model_dir: Annotated[Path | None, Field(validation_alias=_alias("MODEL_DIR"))] = None
@@ -133,6 +139,8 @@ class Settings(BaseSettings):
     # Let onnxruntime's intra-op threads spin between queries (its default): off here, since at one query
     # at a time spinning nearly doubles the CPU per query (bench/ort_spinning.py).
     ort_spinning: bool = False
+    # Load the query tower and run it once while the function initialises (SnapStart snapshots the result).
+    warm_model_at_init: bool = False
 
     # --- auth ---
     auth_mode: AuthMode = AuthMode.NONE
@@ -257,6 +265,8 @@ class Settings(BaseSettings):
     def _check_consistency(self) -> Settings:
         if self.db_pool_min > self.db_pool_max:
             raise ValueError("db_pool_min must not exceed db_pool_max")
+        if self.database_replica_url is not None and self.database_replica_secret_arn is not None:
+            raise ValueError("set only one of DATABASE_REPLICA_URL and DATABASE_REPLICA_SECRET_ARN")
         if self.model_dir is not None and self.model_uri is not None:
             raise ValueError("set only one of MODEL_DIR and MODEL_URI")
         if self.model_uri is not None and urlparse(self.model_uri).scheme not in ("s3", "file"):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from imagesearch.config import AuthMode, Settings, load_settings
 from imagesearch.db import Database
-from imagesearch.db.pool import database_from_settings, primary_url
+from imagesearch.db.pool import database_from_settings, has_replica
 from imagesearch.model.registry import BundleOptions, ModelRegistry, configured_location, open_bundle
 from imagesearch.storage import ObjectStorage, storage_from_settings
 from imagesearch.storage.urls import UrlCache
@@ -76,7 +76,7 @@ class Runtime:
         """The primary database (reads and writes)."""
         return self._part(
             "database",
-            lambda: database_from_settings(primary_url(self.settings), self.settings, role="primary"),
+            lambda: database_from_settings(self.settings, role="primary"),
         )
 
     @property
@@ -84,10 +84,9 @@ class Runtime:
         """The search path's database: the read replica when one is configured, else the primary."""
 
         def build() -> Database:
-            url = self.settings.database_replica_url
-            return (
-                self.database if url is None else database_from_settings(url, self.settings, role="replica")
-            )
+            if not has_replica(self.settings):
+                return self.database
+            return database_from_settings(self.settings, role="replica")
 
         return self._part("search_database", build)
 

@@ -17,6 +17,7 @@ from psycopg.abc import Params
 from psycopg.rows import RowFactory
 
 from imagesearch.config import Settings
+from imagesearch.db.credentials import ConnectionSource, connection_source, retrying_connection_class
 from imagesearch.errors import DatabaseUnavailable
 from imagesearch.logs import logger
 
@@ -51,7 +52,7 @@ class Database:
 
     def __init__(
         self,
-        url: str,
+        url: str | ConnectionSource,
         *,
         min_size: int = 0,
         max_size: int = 2,
@@ -60,7 +61,7 @@ class Database:
         statement_timeout_ms: int = 15_000,
         name: str = "imagesearch",
     ) -> None:
-        self.url = url
+        self._source = url if isinstance(url, ConnectionSource) else ConnectionSource.plain(url)
         self._statement_timeout_ms = statement_timeout_ms
         self._session_values: weakref.WeakKeyDictionary[psycopg.Connection, dict[str, str | None]] = (
             weakref.WeakKeyDictionary()
@@ -71,7 +72,7 @@ class Database:
             "min_size": min_size,
             "max_size": max_size,
             "name": name,
-            "kwargs": {
+            "connect_kwargs": {
                 "connect_timeout": max(1, round(connect_timeout)),
                 "application_name": name,
                 # Never a server-side prepared statement: PostgreSQL would switch a search to a generic
@@ -83,6 +84,15 @@ class Database:
             "timeout": connect_timeout,
         }
         self._pool: psycopg_pool.ConnectionPool | None = None
+
+    @property
+    def url(self) -> str:
+        """The URL new connections use (a secret's, read on first use)."""
+        return self._source.url()
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        """Each new connection's keyword arguments: the pool's, and an IAM token when the source makes one."""
+        return {**self._pool_args["connect_kwargs"], **self._source.connect_kwargs()}
 
     def _configure(self, conn: psycopg.Connection) -> None:
         try:
@@ -116,14 +126,19 @@ class Database:
             with self._lock:
                 pool = self._pool
                 if pool is None:
+                    source = self._source
+                    source.url()  # a secret that cannot be read fails this request, not the pool's worker
+                    args = {k: v for k, v in self._pool_args.items() if k != "connect_kwargs"}
                     pool = psycopg_pool.ConnectionPool(
-                        self.url,
+                        source.url,
+                        kwargs=self._connect_kwargs,
+                        connection_class=retrying_connection_class(source),
                         open=False,
                         configure=self._configure,
                         check=self._idle.check,
                         reset=self._idle.reset,
                         num_workers=1,
-                        **self._pool_args,
+                        **args,
                     )
                     pool.open(wait=False)
                     self._pool = pool
@@ -243,10 +258,14 @@ def hnsw_settings(ef_search: int) -> dict[str, str]:
     }
 
 
-def database_from_settings(url: str, settings: Settings, *, role: str) -> Database:
-    """A pool over `url` sized and limited by the settings; `role` names it (primary, replica)."""
+def database_from_settings(settings: Settings, *, role: str = "primary") -> Database:
+    """The pool of `role` (primary, replica), sized and limited by the settings; for the replica, the
+    primary's when no replica is configured is the caller's choice (see `has_replica`)."""
+    source = connection_source(settings, role=role)
+    if source is None:
+        raise DatabaseUnavailable(f"no {role} database is configured")
     return Database(
-        url,
+        source,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         idle_check_seconds=settings.db_idle_check_seconds,
@@ -256,12 +275,6 @@ def database_from_settings(url: str, settings: Settings, *, role: str) -> Databa
     )
 
 
-def primary_url(settings: Settings) -> str:
-    """DATABASE_URL, else the URL held by the DATABASE_SECRET_ARN secret (read once per container)."""
-    if settings.database_url is None and settings.database_secret_arn is not None:
-        from imagesearch.db.secret import database_url_from_secret
-
-        return database_url_from_secret(settings.database_secret_arn)
-    if settings.database_url is None:
-        raise DatabaseUnavailable("IMAGESEARCH_DATABASE_URL is not set")
-    return settings.database_url
+def has_replica(settings: Settings) -> bool:
+    """Whether the search path has a replica of its own (a URL or a secret)."""
+    return settings.database_replica_url is not None or settings.database_replica_secret_arn is not None

@@ -74,6 +74,14 @@ def database_url_from_secret(
     return url
 
 
+def reread_secret(arn: str, *, region: str | None = None, client: SecretsManagerClient | None = None) -> str:
+    """The URL in secret `arn` fetched again (after the server refused the cached one), and cached."""
+    url = url_from_secret_string(_fetch(arn, region=region, client=client))
+    with _lock:
+        _urls[arn] = url
+    return url
+
+
 def _fetch(arn: str, *, region: str | None, client: SecretsManagerClient | None) -> str:
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError

@@ -16,7 +16,7 @@ from imagesearch.errors import (
     StorageThrottled,
     StorageUnavailable,
 )
-from imagesearch.storage import sigv4
+from imagesearch import sigv4
 from imagesearch.storage.base import MAX_KEY_BYTES, ObjectInfo, PresignedRequest
 
 if TYPE_CHECKING:
