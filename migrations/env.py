@@ -12,7 +12,11 @@ def run_migrations_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("no database URL: run `imagesearch migrate` or set sqlalchemy.url")
-    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
+    # No server-side prepared statements: migrations also run through a transaction-pooling proxy
+    # (PgBouncer, RDS Proxy), which cannot follow named statements from one transaction to the next.
+    engine = create_engine(
+        sqlalchemy_url(url), poolclass=pool.NullPool, connect_args={"prepare_threshold": None}
+    )
     with engine.connect() as connection:
         context.configure(connection=connection, transaction_per_migration=True)
         with context.begin_transaction():
