@@ -14,9 +14,9 @@ def run_migrations_online() -> None:
         raise RuntimeError("no database URL: run `imagesearch migrate` or set sqlalchemy.url")
     # No server-side prepared statements: migrations also run through a transaction-pooling proxy
     # (PgBouncer, RDS Proxy), which cannot follow named statements from one transaction to the next.
-    engine = create_engine(
-        sqlalchemy_url(url), poolclass=pool.NullPool, connect_args={"prepare_threshold": None}
-    )
+    # `imagesearch.db.migrate.upgrade(..., connect_args=...)` may add more (an IAM token as the password).
+    connect_args = {"prepare_threshold": None, **context.config.attributes.get("connect_args", {})}
+    engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool, connect_args=connect_args)
     with engine.connect() as connection:
         context.configure(connection=connection, transaction_per_migration=True)
         with context.begin_transaction():

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from imagesearch.config import DEFAULT_TENANT_ID
+from imagesearch.config import DEFAULT_TENANT_ID, Settings
 from imagesearch.db import Database, migrate
 from imagesearch.local.postgres import EmbeddedPostgres
 
@@ -112,3 +112,40 @@ def test_trigram_index_serves_partial_filename_matches(db: Database) -> None:
         indexes = conn.execute("SELECT indexdef FROM pg_indexes WHERE tablename = 'images'").fetchall()
     assert rows == [("holiday_barcelona_2024.jpg",)]
     assert any("gin_trgm_ops" in definition for (definition,) in indexes)
+
+
+def test_the_code_knows_the_newest_migration() -> None:
+    """SCHEMA_REVISION is what functions demand of their database: it must name the newest migration."""
+    from alembic.script import ScriptDirectory
+
+    from imagesearch.db.migrate import MIGRATIONS_DIR, SCHEMA_REVISION
+
+    assert ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head() == SCHEMA_REVISION
+
+
+def test_functions_refuse_an_older_schema_then_serve_once_it_is_migrated(
+    fresh_url: str, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """GIVEN code deployed before its migration ran, THEN requests get a clear 503 (and the log says why),
+    never a 500 from a missing column; AND once the migration runs, the same process serves."""
+    from fastapi.testclient import TestClient
+
+    from imagesearch.db.migrate import SCHEMA_REVISION
+    from imagesearch.errors import SchemaOutdated
+    from imagesearch.local.server import local_app
+    from imagesearch.runtime import configure
+
+    migrate.upgrade(fresh_url, "0003")
+    runtime = configure(settings.model_copy(update={"database_url": fresh_url}))
+    with TestClient(local_app(), raise_server_exceptions=False) as client:
+        response = client.get("/images")
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "30"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert f"needs {SCHEMA_REVISION}" in response.json()["detail"]
+        assert any("schema is older than this code needs" in r.getMessage() for r in caplog.records)
+        with pytest.raises(SchemaOutdated):
+            runtime.database.read("SELECT 1")
+
+        migrate.upgrade(fresh_url)
+        assert client.get("/images").status_code == 200

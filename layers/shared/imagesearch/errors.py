@@ -69,6 +69,12 @@ class DatabaseUnavailable(ServiceUnavailable):
     """PostgreSQL cannot be reached or dropped the connection."""
 
 
+class SchemaOutdated(DatabaseUnavailable):
+    """The database's schema is older than this code needs: a deploy ran before its migration (or without)."""
+
+    retry_after = 30
+
+
 class StorageUnavailable(ServiceUnavailable):
     """Object storage cannot be reached, answered with a server error, or cannot write (disk full)."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from imagesearch.config import REPO_ROOT
 from imagesearch.errors import ImageSearchError
@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
+# The schema this code needs: the newest migration (tests/test_migrations.py keeps the two equal). A
+# function whose database is older refuses to serve (`Database(required_schema=...)`) until it is migrated.
+SCHEMA_REVISION = "0004"
 
 
 class MigrationsMissing(ImageSearchError):
@@ -39,11 +42,20 @@ def _config(url: str, migrations_dir: Path | None = None) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` up to `revision`."""
+def upgrade(
+    url: str,
+    revision: str = "head",
+    *,
+    migrations_dir: Path | None = None,
+    connect_args: dict[str, Any] | None = None,
+) -> None:
+    """Bring the database at `url` up to `revision`, with the migrations in `migrations_dir` (default: the
+    checkout's); `connect_args` are added to the connection's (an IAM token as its password, say)."""
     from alembic import command
 
-    command.upgrade(_config(url), revision)
+    config = _config(url, migrations_dir)
+    config.attributes["connect_args"] = dict(connect_args or {})
+    command.upgrade(config, revision)
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -18,7 +18,8 @@ from psycopg.rows import RowFactory
 
 from imagesearch.config import Settings
 from imagesearch.db.credentials import ConnectionSource, connection_source, retrying_connection_class
-from imagesearch.errors import DatabaseUnavailable
+from imagesearch.db.migrate import SCHEMA_REVISION
+from imagesearch.errors import DatabaseUnavailable, SchemaOutdated
 from imagesearch.logs import logger
 
 # An iterative scan stops after this many tuples when filters leave few matches (pgvector's default).
@@ -60,9 +61,13 @@ class Database:
         connect_timeout: float = 5.0,
         statement_timeout_ms: int = 15_000,
         name: str = "imagesearch",
+        required_schema: str | None = None,
     ) -> None:
         self._source = url if isinstance(url, ConnectionSource) else ConnectionSource.plain(url)
         self._statement_timeout_ms = statement_timeout_ms
+        # Checked on the first connection, and again on every later one until it passes (a migration that
+        # runs after the deploy is picked up without a restart).
+        self._required_schema = required_schema
         self._session_values: weakref.WeakKeyDictionary[psycopg.Connection, dict[str, str | None]] = (
             weakref.WeakKeyDictionary()
         )
@@ -214,6 +219,8 @@ class Database:
         pool = self._open_pool()
         try:
             with pool.connection() as conn:
+                if self._required_schema is not None:
+                    self._check_schema(conn, self._required_schema)
                 yield conn
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as e:
             if not isinstance(e, psycopg.errors.QueryCanceled):
@@ -230,6 +237,26 @@ class Database:
             logger.warning("a database type changed under the pool: reconnecting", extra={"error": str(e)})
             self.close()
             raise DatabaseUnavailable("the database schema changed, please retry") from e
+
+    def _check_schema(self, conn: psycopg.Connection, required: str) -> None:
+        """SchemaOutdated unless the database is migrated at least to `required` (revisions are numbered)."""
+        row = conn.execute(
+            "SELECT CASE WHEN to_regclass('alembic_version') IS NULL THEN NULL "
+            "ELSE (SELECT max(version_num) FROM alembic_version) END"
+        ).fetchone()
+        current = row[0] if row else None
+        if current is not None and current >= required:
+            self._required_schema = None
+            return
+        logger.error(
+            "the database schema is older than this code needs: run `imagesearch migrate` (or the deploy's "
+            "migration) before this code serves",
+            extra={"schema": current, "required": required},
+        )
+        raise SchemaOutdated(
+            f"the database schema is at {current or 'nothing'}; this version needs {required}: "
+            "run the migrations"
+        )
 
     @property
     def opened(self) -> bool:
@@ -272,6 +299,7 @@ def database_from_settings(settings: Settings, *, role: str = "primary") -> Data
         connect_timeout=settings.db_connect_timeout,
         statement_timeout_ms=settings.db_statement_timeout_ms,
         name=f"imagesearch-{role}",
+        required_schema=SCHEMA_REVISION,
     )
 
 
