@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+import threading
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
@@ -15,6 +19,7 @@ from botocore.config import Config
 
 from imagesearch.sigv4 import (
     Credentials,
+    current_credentials,
     environment_credentials,
     environment_endpoint,
     presign_get,
@@ -157,3 +162,89 @@ def test_rds_tokens_equal_botocores_for_the_same_instant(
     stamp = parse_qs(urlsplit("https://" + expected).query)["X-Amz-Date"][0]
     instant = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     assert rds_auth_token(host, port, user, region="eu-west-1", credentials=creds, now=instant) == expected
+
+
+class CredentialsEndpoint:
+    """A container-credentials endpoint as Lambda (with SnapStart) and ECS serve one."""
+
+    def __init__(self, expiration: str) -> None:
+        self.requests: list[str | None] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                endpoint.requests.append(self.headers.get("authorization"))
+                body = json.dumps(
+                    {
+                        "AccessKeyId": "ASIACONTAINER",
+                        "SecretAccessKey": "container/secret+key",
+                        "Token": "container-session-token",
+                        "Expiration": expiration,
+                    }
+                ).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.uri = f"http://127.0.0.1:{self.server.server_port}/2018-06-01/credentials"
+
+
+def test_container_credentials_are_read_once_and_sign_as_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SnapStart functions get their role's credentials from a local endpoint, not AWS_ACCESS_KEY_ID: the
+    presigned URLs (and IAM tokens) stay botocore's, without importing it on the search path."""
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    endpoint = CredentialsEndpoint(later)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.uri)
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "Bearer local-token")
+    try:
+        first = current_credentials()
+        assert first == Credentials("ASIACONTAINER", "container/secret+key", "container-session-token")
+        assert current_credentials() == first
+        assert endpoint.requests == ["Bearer local-token"]  # cached until shortly before it expires
+        client = boto3.client("s3", region_name="eu-west-1", config=Config(signature_version="s3v4"))
+        expected = client.generate_presigned_url(
+            "get_object", Params={"Bucket": "imagesearch-media-1", "Key": "a/b.webp"}, ExpiresIn=900
+        )
+        stamp = parse_qs(urlsplit(expected).query)["X-Amz-Date"][0]
+        instant = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        ours = presign_get(
+            "imagesearch-media-1",
+            "a/b.webp",
+            region="eu-west-1",
+            credentials=first,
+            expires_in=900,
+            now=instant,
+        )
+        assert ours == expected
+    finally:
+        endpoint.server.shutdown()
+        endpoint.server.server_close()
+
+
+def test_credentials_about_to_expire_are_fetched_again_and_an_unreachable_endpoint_defers_to_botocore(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    soon = (datetime.now(UTC) + timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    endpoint = CredentialsEndpoint(soon)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.uri)
+    monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "t")
+    try:
+        current_credentials()
+        current_credentials()
+        assert len(endpoint.requests) == 2
+    finally:
+        endpoint.server.shutdown()
+        endpoint.server.server_close()
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.uri.replace("/2018", "/gone/2018"))
+    assert current_credentials() is None

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
+import threading
+import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +44,58 @@ def environment_credentials(environ: Mapping[str, str] = os.environ) -> Credenti
     if not access_key or not secret_key:
         return None
     return Credentials(access_key, secret_key, environ.get("AWS_SESSION_TOKEN") or None)
+
+
+# Container credentials (SnapStart functions get these instead of the key variables; so do ECS tasks):
+# cached until shortly before they expire.
+_CONTAINER_REFRESH_SECONDS = 300
+_container_cache: dict[str, tuple[Credentials, float]] = {}
+_container_lock = threading.Lock()
+
+
+def container_credentials(
+    environ: Mapping[str, str] = os.environ, *, timeout: float = 2.0
+) -> Credentials | None:
+    """The credentials of AWS_CONTAINER_CREDENTIALS_FULL_URI (with its authorization token), as botocore's
+    container provider reads them; None when the variable is not set. Lambda with SnapStart provides its
+    role's credentials this way instead of AWS_ACCESS_KEY_ID."""
+    uri = environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    if not uri or environ.get("AWS_PROFILE") or environ.get("AWS_DEFAULT_PROFILE"):
+        return None
+    token = environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+    token_file = environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+    if token_file:
+        with open(token_file, encoding="utf-8") as f:
+            token = f.read().strip()
+    key = f"{uri}\n{token}"
+    with _container_lock:
+        cached = _container_cache.get(key)
+        if cached is not None and time.time() < cached[1] - _CONTAINER_REFRESH_SECONDS:
+            return cached[0]
+        request = urllib.request.Request(uri, headers={"Authorization": token} if token else {})
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - the runtime's URI
+            body = json.loads(response.read())
+        credentials = Credentials(body["AccessKeyId"], body["SecretAccessKey"], body.get("Token"))
+        expires = body.get("Expiration")
+        expires_at = (
+            datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
+            if expires
+            else time.time() + 900
+        )
+        _container_cache[key] = (credentials, expires_at)
+        return credentials
+
+
+def current_credentials(environ: Mapping[str, str] = os.environ) -> Credentials | None:
+    """The environment's keys, else the container credentials: what a Lambda function has, with or
+    without SnapStart. None where botocore should decide (a profile, an instance role, nothing set)."""
+    found = environment_credentials(environ)
+    if found is None:
+        try:
+            found = container_credentials(environ)
+        except (OSError, ValueError, KeyError):  # unreachable or odd: botocore decides (and may retry)
+            return None
+    return found
 
 
 def environment_endpoint(environ: Mapping[str, str] = os.environ) -> str | None:

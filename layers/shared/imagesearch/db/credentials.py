@@ -100,7 +100,7 @@ def _iam_token(parts: dict[str, Any]) -> str:
         region = labels[-4] if len(labels) >= 4 and labels[-3] == "rds" else None
     if not region:
         raise DatabaseUnavailable("IAM authentication needs AWS_REGION (the database's region)")
-    credentials = sigv4.environment_credentials()
+    credentials = sigv4.current_credentials()
     if credentials is not None:  # Lambda: the role's credentials are in the environment
         return sigv4.rds_auth_token(str(host), port, str(user), region=region, credentials=credentials)
     import boto3  # elsewhere (a profile, an instance role): botocore finds them
@@ -120,7 +120,9 @@ def connection_source(settings: Settings, *, role: str) -> ConnectionSource | No
     else:
         url, arn = settings.database_url, settings.database_secret_arn
         if url is None and arn is None:
-            raise DatabaseUnavailable("IMAGESEARCH_DATABASE_URL is not set (nor IMAGESEARCH_DATABASE_SECRET_ARN)")
+            raise DatabaseUnavailable(
+                "IMAGESEARCH_DATABASE_URL is not set (nor IMAGESEARCH_DATABASE_SECRET_ARN)"
+            )
     token = _iam_token if settings.database_iam_auth else None
     if arn is not None and url is None:
         from imagesearch.db.secret import database_url_from_secret, reread_secret

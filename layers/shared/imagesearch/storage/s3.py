@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from imagesearch import sigv4
 from imagesearch.errors import (
     ImageSearchError,
     InvalidRequest,
@@ -16,7 +17,6 @@ from imagesearch.errors import (
     StorageThrottled,
     StorageUnavailable,
 )
-from imagesearch import sigv4
 from imagesearch.storage.base import MAX_KEY_BYTES, ObjectInfo, PresignedRequest
 
 if TYPE_CHECKING:
@@ -232,7 +232,7 @@ class S3Storage:
         endpoint = self._endpoint_url
         if endpoint is None and sigv4.environment_endpoint() is not None:
             return None  # botocore would pick it up, with its own addressing style
-        credentials = sigv4.environment_credentials()
+        credentials = sigv4.current_credentials()
         region = self._region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         if credentials is None or not region:
             return None
