@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,42 @@ def test_a_runtime_without_a_database_url_says_so(settings: Settings) -> None:
     runtime = Runtime(settings.model_copy(update={"database_url": None}))
     with pytest.raises(DatabaseUnavailable, match="IMAGESEARCH_DATABASE_URL is not set"):
         _ = runtime.database
+
+
+def test_the_search_path_warms_at_init_without_a_connection(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMAGESEARCH_WARM_MODEL_AT_INIT (the search function under SnapStart): the text tower is loaded and has
+    run before the first request, no pool is open (a snapshot must hold no connection), and each restore
+    reseeds `random` (restored copies would otherwise draw the same numbers)."""
+    import random
+    import sys
+    import types
+
+    from imagesearch.model.embedder import Embedder
+    from imagesearch.runtime import configure, prepare_at_init
+
+    hooks: dict[str, Any] = {}
+    fake = types.ModuleType("snapshot_restore_py")
+    fake.register_before_snapshot = lambda fn: hooks.setdefault("before", fn)  # type: ignore[attr-defined]
+    fake.register_after_restore = lambda fn: hooks.setdefault("after", fn)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "snapshot_restore_py", fake)
+
+    cold = configure(settings)
+    prepare_at_init()  # off by default: nothing happens
+    assert "configured_model" not in cold._parts and hooks == {}
+
+    runtime = configure(settings.model_copy(update={"warm_model_at_init": True}))
+    runtime._bundles.clear()  # a bundle an earlier runtime opened (and this one adopted) must not count
+    prepare_at_init()
+    model = runtime.configured_model
+    assert isinstance(model, Embedder) and set(model._sessions) == {"text"}
+    assert "search" in runtime._parts
+    assert not runtime.database.opened
+    hooks["before"]()
+    assert not runtime.database.opened
+    random.seed(7)
+    copy_a = random.random()
+    random.seed(7)
+    hooks["after"]()
+    assert random.random() != copy_a

@@ -12,7 +12,9 @@ onnxruntime sessions is the one cost worth carrying over.
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from imagesearch.config import AuthMode, Settings, load_settings
 from imagesearch.db import Database
 from imagesearch.db.pool import database_from_settings, has_replica
+from imagesearch.logs import logger
 from imagesearch.model.registry import BundleOptions, ModelRegistry, configured_location, open_bundle
 from imagesearch.storage import ObjectStorage, storage_from_settings
 from imagesearch.storage.urls import UrlCache
@@ -243,6 +246,14 @@ class Runtime:
 
         return self._part("jwt", build)
 
+    def prepare_search(self) -> None:
+        """The work a search container can do before its first request without the database, for Lambda's
+        init phase (which SnapStart snapshots): the search path built, and the configured model's text
+        tower loaded and run once (onnxruntime allocates and tunes on its first run). No connection is
+        opened: a snapshot must not hold one, and the pools open on first use anyway."""
+        _ = self.search
+        self.configured_model.embed_texts(["a first run before the first request"])
+
     def adopt_bundles(self, other: Runtime) -> None:
         """Keep the bundles `other` opened, when they were opened the same way."""
         if other.bundle_options == self.bundle_options:
@@ -296,6 +307,33 @@ def using(settings: Settings, **parts: Any) -> Iterator[Runtime]:
     finally:
         _swap(previous)
         runtime.close()
+
+
+def prepare_at_init() -> None:
+    """Called by the search function's module at import, in Lambda's init phase: with
+    IMAGESEARCH_WARM_MODEL_AT_INIT, warm the search path (`Runtime.prepare_search`); under SnapStart,
+    register the hooks around the snapshot (no pool before it; a fresh random seed after each restore,
+    since every restored copy would otherwise draw the same numbers)."""
+    runtime = get_runtime()
+    if not runtime.settings.warm_model_at_init:
+        return
+    started = time.perf_counter()
+    runtime.prepare_search()
+    logger.info("search warmed at init", extra={"seconds": round(time.perf_counter() - started, 3)})
+    try:
+        from snapshot_restore_py import (  # Lambda's runtime only
+            register_after_restore,
+            register_before_snapshot,
+        )
+    except ImportError:
+        return
+    register_before_snapshot(lambda: get_runtime().close())
+    register_after_restore(_after_restore)
+
+
+def _after_restore() -> None:
+    random.seed()
+    logger.info("restored from a SnapStart snapshot")
 
 
 def _swap(runtime: Runtime | None) -> Runtime | None:
