@@ -1,4 +1,5 @@
-"""Embed function: object-created events (S3 -> SQS, S3 direct, EventBridge) -> embeddings.
+"""Embed function: object-created events (S3 -> SQS, S3 direct, EventBridge) -> embeddings, and back-fill
+messages (`imagesearch reindex --queue-url`) -> another model's vectors of stored images.
 
 SQS batches report partial failures through Powertools' batch utility: a permanently bad image is recorded
 as `failed` and acknowledged; a transient fault fails only its message, which SQS redelivers and, after
@@ -15,14 +16,18 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from imagesearch.ingest.batch import MessageBatch
 from imagesearch.ingest.events import parse_body
 from imagesearch.logs import logger
+from imagesearch.observability import metrics, tracer
 from imagesearch.runtime import get_runtime
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def _sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    # Every message of the batch is prepared and embedded together; each is then saved on its own.
-    batch = MessageBatch(get_runtime().ingestor, ((r["messageId"], r["body"]) for r in event["Records"]))
+    # Every message of the batch is prepared and embedded together; each is then saved on its own (a
+    # back-fill message from `imagesearch reindex --queue-url` is embedded then, with its model).
+    runtime = get_runtime()
+    messages = ((r["messageId"], r["body"]) for r in event["Records"])
+    batch = MessageBatch(runtime.ingestor, messages, models=runtime.models)
 
     def record_handler(record: SQSRecord) -> None:
         batch.save(record.message_id)
@@ -33,6 +38,8 @@ def _sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return dict(response)
 
 
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     records = event.get("Records") or []

@@ -15,6 +15,7 @@ from imagesearch.http.deps import ImageServiceDep, SettingsDep
 from imagesearch.http.uploads import read_upload
 from imagesearch.images.schemas import ImageList, ImagePublic, ImageUpdate, UploadCreate, UploadPublic
 from imagesearch.logs import logger
+from imagesearch.observability import UPLOADS_ACCEPTED, metrics, tracer
 
 app = create_app("imagesearch upload")
 
@@ -47,7 +48,9 @@ def upload_image(
     record, created = images.upload(
         tenant, data, filename=file.filename, title=title, description=description, tags=tags
     )
-    if not created:
+    if created:
+        metrics.add(UPLOADS_ACCEPTED, dimension="multipart")
+    else:
         response.status_code = status.HTTP_200_OK
     return record
 
@@ -64,7 +67,9 @@ def create_upload(
 ) -> UploadPublic:
     """A presigned PUT URL for a direct upload; the record is pending until the bytes arrive."""
     upload, created = images.create_upload(tenant, body)
-    if not created:
+    if created:
+        metrics.add(UPLOADS_ACCEPTED, dimension="presigned")
+    else:
         response.status_code = status.HTTP_200_OK
     return upload
 
@@ -106,6 +111,8 @@ def delete_image(image_id: UUID, tenant: TenantDep, images: ImageServiceDep) -> 
 _asgi = Mangum(app, lifespan="off")
 
 
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _asgi(event, context)

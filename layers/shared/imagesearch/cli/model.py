@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = commands.add_parser("list", help="the models of a deployment: state, vectors, coverage")
     add_target_arguments(listing)
     listing.set_defaults(func=run_list)
+    status = commands.add_parser(
+        "status",
+        help="back-fill progress (database only): vectors, missing, coverage, whether it can be activated",
+        description="Exits 1 while the named model lacks vectors of some ready images (a pipeline can wait "
+        "on it: until imagesearch model status ID; do sleep 30; done), 2 when there is no such model.",
+    )
+    status.add_argument("model_id", nargs="?", metavar="MODEL_ID", help="only this model")
+    add_target_arguments(status)
+    status.set_defaults(func=run_status)
     activate = commands.add_parser(
         "activate", help="switch search to a model once it covers every image (see imagesearch reindex)"
     )
@@ -72,6 +82,49 @@ def run_list(args: argparse.Namespace) -> int:
         for model_id, state, dim, vectors, ready in rows
     ]
     print(format_table(["model", "state", "dim", "vectors", "coverage"], table) if table else "no models yet")
+    return 0
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Run `model status`: 1 while the named model is incomplete."""
+    from imagesearch.db import embeddings
+    from imagesearch.errors import ImageSearchError
+    from imagesearch.tables import format_table
+
+    with target_runtime(args) as runtime, runtime.database.connection() as conn:
+        rows = embeddings.model_coverage(conn, args.model_id)
+    if not rows:
+        if args.model_id:
+            raise ImageSearchError(
+                f"no model {args.model_id!r}: `imagesearch reindex --model URI` registers it"
+            )
+        print("no models yet")
+        return 0
+    table = [
+        [
+            row.model_id,
+            row.state,
+            str(row.vectors),
+            str(row.ready),
+            str(row.missing),
+            f"{math.floor(row.percent * 10) / 10:.1f}%",  # never 100.0% while one is missing
+            "active" if row.state == "active" else "yes" if row.complete else "no",
+        ]
+        for row in rows
+    ]
+    print(format_table(["model", "state", "vectors", "ready", "missing", "coverage", "can activate"], table))
+    if not args.model_id:
+        return 0
+    row = rows[0]
+    if not row.complete:
+        again = f"imagesearch reindex --model {row.bundle_uri or 'URI'} --queue-url URL"
+        print(
+            f"{row.missing} ready images lack a vector of {row.model_id}: the embed function is still at it, "
+            f"or they were missed; once the queue is empty, `{again}` sends only those"
+        )
+        return 1
+    if row.state != "active":
+        print(f"complete: switch search to it with: imagesearch model activate {row.model_id}")
     return 0
 
 

@@ -7,6 +7,8 @@ it uses `vector_expression` and `stored_vector` from here, so the index and its 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from uuid import UUID
 
 import numpy as np
@@ -75,6 +77,20 @@ def upsert(conn: psycopg.Connection, *, image_id: UUID, model_id: str, embedding
     return cur.rowcount == 1
 
 
+def insert_missing(conn: psycopg.Connection, *, image_id: UUID, model_id: str, embedding: np.ndarray) -> bool:
+    """Store the vector of a back-filled image unless it has one of `model_id` already (a duplicate
+    message, or the upload path got there first) or is no longer ready; True when stored."""
+    cur = conn.execute(
+        """
+        INSERT INTO embeddings (image_id, model_id, tenant_id, embedding)
+        SELECT i.id, %s, i.tenant_id, %s FROM images i WHERE i.id = %s AND i.status = 'ready' FOR KEY SHARE
+        ON CONFLICT (image_id, model_id) DO NOTHING
+        """,
+        (model_id, embedding.astype(np.float32), image_id),
+    )
+    return cur.rowcount == 1
+
+
 def delete_for_image(conn: psycopg.Connection, image_id: UUID) -> None:
     """Every model's vector of the image."""
     conn.execute("DELETE FROM embeddings WHERE image_id = %s", (image_id,))
@@ -103,6 +119,17 @@ def missing(conn: psycopg.Connection, model_id: str, *, after: UUID, limit: int)
     return [(row[0], row[1]) for row in rows]
 
 
+def missing_among(
+    conn: psycopg.Connection, model_id: str, image_ids: Sequence[UUID]
+) -> list[tuple[UUID, str]]:
+    """(id, storage key) of those of `image_ids` that are ready and lack a vector of `model_id`, by id."""
+    rows = conn.execute(
+        f"SELECT i.id, i.storage_key {_MISSING} AND i.id = ANY(%(ids)s) ORDER BY i.id",
+        {"model": model_id, "ids": list(image_ids)},
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
 def missing_count(conn: psycopg.Connection, model_id: str) -> int:
     """How many ready images lack a vector of `model_id`."""
     row = conn.execute(f"SELECT count(*) {_MISSING}", {"model": model_id}).fetchone()
@@ -120,3 +147,53 @@ def coverage(conn: psycopg.Connection) -> list[tuple[str, str, int, int, int]]:
         """
     ).fetchall()
     return [(row[0], row[1], int(row[2]), int(row[3]), int(row[4])) for row in rows]
+
+
+@dataclass(frozen=True)
+class ModelCoverage:
+    """How far a model's vectors cover the ready images."""
+
+    model_id: str
+    state: str
+    dim: int
+    bundle_uri: str | None
+    vectors: int
+    ready: int  # ready images, of every tenant
+    missing: int  # ready images without a vector of this model
+
+    @property
+    def complete(self) -> bool:
+        return self.missing == 0
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * (self.ready - self.missing) / self.ready if self.ready else 100.0
+
+
+def model_coverage(conn: psycopg.Connection, model_id: str | None = None) -> list[ModelCoverage]:
+    """Coverage of every model (oldest first), or of `model_id` alone (an empty list when unknown)."""
+    rows = conn.execute(
+        """
+        SELECT m.id, m.state, m.dim, m.bundle_uri,
+               (SELECT count(*) FROM embeddings e WHERE e.model_id = m.id) AS vectors,
+               ready.n AS ready,
+               (SELECT count(*) FROM images i WHERE i.status = 'ready' AND NOT EXISTS
+                   (SELECT 1 FROM embeddings e WHERE e.image_id = i.id AND e.model_id = m.id)) AS missing
+        FROM models m, (SELECT count(*) AS n FROM images WHERE status = 'ready') AS ready
+        WHERE %(model)s::text IS NULL OR m.id = %(model)s
+        ORDER BY m.created_at
+        """,
+        {"model": model_id},
+    ).fetchall()
+    return [
+        ModelCoverage(
+            model_id=row[0],
+            state=row[1],
+            dim=int(row[2]),
+            bundle_uri=row[3],
+            vectors=int(row[4]),
+            ready=int(row[5]),
+            missing=int(row[6]),
+        )
+        for row in rows
+    ]

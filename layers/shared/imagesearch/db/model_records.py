@@ -13,6 +13,11 @@ from imagesearch.db import embeddings
 
 ModelState = Literal["backfill", "active", "retired"]
 
+# Held exclusively while the set of embedding models changes (register, activate, resume) and shared while
+# an image is saved ready, so a save either sees a model registered meanwhile or commits before it exists.
+_LOCK_MODELS = "SELECT pg_advisory_xact_lock(hashtext('imagesearch.register_model'))"
+_LOCK_MODELS_SHARED = "SELECT pg_advisory_xact_lock_shared(hashtext('imagesearch.register_model'))"
+
 
 @dataclass
 class ModelRecord:
@@ -32,7 +37,7 @@ def register_model(
 ) -> ModelRecord:
     """Record the model (idempotent) and create its partial HNSW index; the first model becomes active."""
     # One registration at a time: two cold containers may meet here.
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('imagesearch.register_model'))")
+    conn.execute(_LOCK_MODELS)
     existing = get_model(conn, model_id)
     if existing is not None:
         if existing.dim != dim:
@@ -75,6 +80,23 @@ def models_in_state(conn: psycopg.Connection, *states: ModelState) -> list[Model
 
 def activate(conn: psycopg.Connection, model_id: str) -> None:
     """Make `model_id` the model search answers with; the previous active model is retired (vectors kept)."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('imagesearch.register_model'))")
+    conn.execute(_LOCK_MODELS)
     conn.execute("UPDATE models SET state = 'retired' WHERE state = 'active' AND id <> %s", (model_id,))
     conn.execute("UPDATE models SET state = 'active', activated_at = now() WHERE id = %s", (model_id,))
+
+
+def resume_backfill(conn: psycopg.Connection, model_id: str) -> bool:
+    """Put a retired model back in back-fill (a roll-back starts here); False when it was not retired."""
+    conn.execute(_LOCK_MODELS)
+    cur = conn.execute(
+        "UPDATE models SET state = 'backfill' WHERE id = %s AND state = 'retired'", (model_id,)
+    )
+    return cur.rowcount == 1
+
+
+def embedding_model_ids(conn: psycopg.Connection) -> set[str]:
+    """The models every new image needs a vector of (back-fill and active), read under the shared lock:
+    until this transaction ends, no model joins them, so an image saved with these vectors is complete."""
+    conn.execute(_LOCK_MODELS_SHARED)
+    rows = conn.execute("SELECT id FROM models WHERE state IN ('backfill', 'active')").fetchall()
+    return {row[0] for row in rows}

@@ -12,14 +12,16 @@ a record (`strays.py`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 import numpy as np
 import psycopg
 
 from imagesearch.db import Database, embeddings
+from imagesearch.db import model_records as models
 from imagesearch.errors import ImageRejected, ObjectNotFound, PayloadTooLarge
 from imagesearch.images import object_keys, repository
 from imagesearch.images.repository import ImageRecord
@@ -30,6 +32,7 @@ from imagesearch.ingest.events import ObjectEvent
 from imagesearch.ingest.strays import Stray
 from imagesearch.logs import logger
 from imagesearch.model.embedder import EmbeddingModel
+from imagesearch.observability import IMAGES_EMBEDDED, IMAGES_FAILED, metrics
 from imagesearch.storage import ObjectStorage
 
 
@@ -50,6 +53,25 @@ class Prepared:
     transient: BaseException | None = None  # raised when saved: the message is retried
     adopted: bool = False  # the record was made here for an id-named original that had none
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    unavailable: set[str] = field(default_factory=set)  # models wanted but not loadable here
+
+
+class EmbeddingModels(Protocol):
+    """The models new images are embedded with (`ModelRegistry.embedding_models`); `including` names
+    models to look up again when they are not among them."""
+
+    def __call__(self, *, including: Collection[str] = ()) -> Sequence[EmbeddingModel]: ...
+
+
+class _ModelsMissing(Exception):
+    """Raised inside a save's transaction (rolling it back): models joined after the item was embedded."""
+
+    def __init__(self, model_ids: set[str]) -> None:
+        super().__init__(sorted(model_ids))
+        self.model_ids = model_ids
+
+
+_MODEL_CHECKS = 3  # saves of one item, each after embedding it with models that joined meanwhile
 
 
 def _thumbnail_of(parsed: object_keys.OriginalKey) -> list[str]:
@@ -69,7 +91,7 @@ class Ingestor:
         self,
         db: Database,
         storage: ObjectStorage,
-        models: Callable[[], Sequence[EmbeddingModel]],
+        models: EmbeddingModels,
         *,
         max_upload_bytes: int,
         max_image_pixels: int,
@@ -213,16 +235,32 @@ class Ingestor:
         record = item.record
         assert record is not None
         drop = (record.storage_key, object_keys.thumbnail_key(record.tenant_id, record.id))
-        with self.db.connection() as conn:
-            outcome, dropped = self._save(conn, item, record)
+        outcome, dropped = self._save_with_every_model(item, record)
         if dropped:  # only once the transaction that made it so is committed
             self._delete_quietly(*drop)
         if outcome is Outcome.READY:
             logger.info("image ready", extra={"image_id": str(record.id), "models": sorted(item.vectors)})
+            metrics.add(IMAGES_EMBEDDED)
+        elif outcome is Outcome.FAILED:
+            metrics.add(IMAGES_FAILED)
         return outcome
 
-    def _save(self, conn: psycopg.Connection, item: Prepared, record: ImageRecord) -> tuple[Outcome, bool]:
-        """(outcome, whether the object and its thumbnail go) within one transaction."""
+    def _save_with_every_model(self, item: Prepared, record: ImageRecord) -> tuple[Outcome, bool]:
+        """Save; when models joined since the item was embedded, embed it with them and save again."""
+        for _ in range(_MODEL_CHECKS - 1):
+            try:
+                with self.db.connection() as conn:
+                    return self._save(conn, item, record)
+            except _ModelsMissing as missing:
+                self._embed_more(item, missing.model_ids)
+        with self.db.connection() as conn:
+            return self._save(conn, item, record, check_models=False)
+
+    def _save(
+        self, conn: psycopg.Connection, item: Prepared, record: ImageRecord, *, check_models: bool = True
+    ) -> tuple[Outcome, bool]:
+        """(outcome, whether the object and its thumbnail go) within one transaction; raises
+        _ModelsMissing (when `check_models`) if a model joined since the item was embedded."""
         event = item.event
         current = repository.get_by_key(conn, record.storage_key, for_update=True)
         if current is None:  # deleted while we worked; a tenant's deletion leaves its objects alone
@@ -251,6 +289,11 @@ class Ingestor:
             note = f"duplicate: the same bytes as image {duplicate.id}"
             repository.mark_failed(conn, record.id, note, object_etag=event.etag, sequencer=event.sequencer)
             return Outcome.FAILED, False
+        # A model registered (reindex) after this batch read its list: its vector too, or a back-fill that
+        # already passed this image would leave it without one.
+        missing = models.embedding_model_ids(conn) - item.vectors.keys() - item.unavailable
+        if missing and check_models:
+            raise _ModelsMissing(missing)
         for model_id, vector in item.vectors.items():
             embeddings.upsert(conn, image_id=record.id, model_id=model_id, embedding=vector)
         repository.mark_ready(
@@ -265,6 +308,23 @@ class Ingestor:
             sequencer=event.sequencer,
         )
         return Outcome.READY, False
+
+    def _embed_more(self, item: Prepared, model_ids: set[str]) -> None:
+        """Add the vectors of `model_ids` to a prepared item; those not loadable here are noted."""
+        decoded = item.decoded
+        assert decoded is not None
+        for model in self._models(including=model_ids):
+            if model.model_id not in model_ids:
+                continue
+            try:
+                item.vectors[model.model_id] = model.embed_images([decoded.image])[0]
+            except ImageRejected as e:
+                logger.warning(
+                    "a back-filled model refused the image",
+                    extra={"model_id": model.model_id, "reason": e.reason, "key": item.key},
+                )
+                item.unavailable.add(model.model_id)
+        item.unavailable |= model_ids - item.vectors.keys()
 
     def _holds_its_original(self, record: ImageRecord) -> bool:
         """Whether the record's bytes are known (ready) and its original is still there."""

@@ -1,20 +1,25 @@
 """`imagesearch reindex`: back-fill a model's vectors beside the active model's, resumably.
 
-It embeds every `ready` image that has no vector of the model yet, in batches, so an interrupted run
-continues where it stopped. The model is registered in state `backfill`, which makes the embed function add
-its vectors for new uploads too; `imagesearch model activate` then switches search to it.
+The model is registered in state `backfill` first, which makes the embed function add its vectors for new
+uploads too (an upload saved after the registration gets them, imagesearch.ingest.processor); then every
+`ready` image that has no vector of the model yet is embedded here, in batches (`reindex`), or its id is
+sent to the ingestion queue for the embed function to embed (`enqueue_backfill`). Either way a second run
+does only what is left. `imagesearch model activate` then switches search to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 from uuid import UUID
 
 from imagesearch.db import Database, embeddings
 from imagesearch.db import model_records as records
+from imagesearch.db.model_records import ModelRecord
 from imagesearch.errors import ImageRejected, ImageSearchError, ObjectNotFound
 from imagesearch.imaging import open_image
+from imagesearch.ingest.backfill import ReindexMessage
 from imagesearch.model.embedder import EmbeddingModel
 from imagesearch.model.registry import ModelRegistry
 from imagesearch.storage import ObjectStorage
@@ -45,7 +50,7 @@ def reindex(
     progress: Callable[[int], object] = lambda _: None,
 ) -> ReindexReport:
     """Embed every ready image lacking a vector of `model`; `progress(n)` after each batch of n."""
-    models.register(model, bundle_uri=bundle_uri)
+    register_for_backfill(models, model, bundle_uri=bundle_uri)
     db = models.db
     report = ReindexReport()
     after = ZERO_UUID
@@ -70,6 +75,65 @@ def reindex(
                     if embeddings.upsert(conn, image_id=image_id, model_id=model.model_id, embedding=vector):
                         report.embedded += 1
         progress(len(rows))
+
+
+def register_for_backfill(
+    models: ModelRegistry, model: EmbeddingModel, *, bundle_uri: str | None
+) -> ModelRecord:
+    """Register `model` beside the active one (a retired one goes back to back-fill: a roll-back), so that
+    new uploads get its vectors from now on; its record."""
+    record = models.register(model, bundle_uri=bundle_uri)
+    if record.state == "retired":
+        with models.db.connection() as conn:
+            records.resume_backfill(conn, record.id)
+        record.state = "backfill"
+    return record
+
+
+class MessageQueue(Protocol):
+    """Where back-fill messages go (imagesearch.ingest.sqs_sender.SqsSender)."""
+
+    def send(self, bodies: Sequence[str]) -> None: ...
+
+
+@dataclass
+class EnqueueReport:
+    images: int = 0
+    messages: int = 0
+
+
+MESSAGES_PER_SEND = 10  # SQS takes ten per SendMessageBatch
+
+
+def enqueue_backfill(
+    db: Database,
+    queue: MessageQueue,
+    model_id: str,
+    *,
+    images_per_message: int,
+    progress: Callable[[int], object] = lambda _: None,
+) -> EnqueueReport:
+    """Send the ids of every ready image lacking a vector of `model_id` (register it first), a batch per
+    message; `progress(n)` after each send of n images."""
+    report = EnqueueReport()
+    after = ZERO_UUID
+    while True:
+        with db.connection() as conn:
+            rows = embeddings.missing(
+                conn, model_id, after=after, limit=images_per_message * MESSAGES_PER_SEND
+            )
+        if not rows:
+            return report
+        after = rows[-1][0]
+        ids = [image_id for image_id, _ in rows]
+        bodies = [
+            ReindexMessage(model_id=model_id, image_ids=ids[start : start + images_per_message]).body()
+            for start in range(0, len(ids), images_per_message)
+        ]
+        queue.send(bodies)
+        report.images += len(ids)
+        report.messages += len(bodies)
+        progress(len(ids))
 
 
 def activate(db: Database, model_id: str, *, force: bool = False) -> None:

@@ -9,6 +9,7 @@ from collections import OrderedDict
 import numpy as np
 
 from imagesearch.model.embedder import EmbeddingModel
+from imagesearch.observability import QUERY_CACHE_HITS, QUERY_CACHE_MISSES, metrics
 
 
 def normalise_query(text: str) -> str:
@@ -33,8 +34,10 @@ class QueryCache:
             if vector is not None:
                 self._items.move_to_end(key)
                 self.hits += 1
+                metrics.add(QUERY_CACHE_HITS)
                 return vector
             self.misses += 1
+            metrics.add(QUERY_CACHE_MISSES)
         vector = model.embed_texts([key[1]])[0]
         vector.setflags(write=False)  # shared between requests
         with self._lock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,12 +123,13 @@ class ModelRegistry:
         self._configured = configured
         self._configured_uri = configured_uri
         self._load = load
-        self._active_ttl = active_ttl_seconds
+        self.active_ttl_seconds = active_ttl_seconds  # how stale search's view of the active model may be
         self._refresh_seconds = refresh_seconds
         self._refresh_lock = threading.Lock()
         self._active: tuple[float, ModelRecord] | None = None
         self._registered = False
-        self._embedding: tuple[float, list[EmbeddingModel]] | None = None
+        # (when read, the models, the ids of those whose bundle does not load here)
+        self._embedding: tuple[float, list[EmbeddingModel], frozenset[str]] | None = None
         self.cache = QueryCache(query_cache_size)
 
     @property
@@ -141,7 +142,7 @@ class ModelRegistry:
         """The active model's record; before any image was embedded, the configured model's."""
         now = time.monotonic()
         cached = self._active
-        if cached is not None and now - cached[0] < self._active_ttl:
+        if cached is not None and now - cached[0] < self.active_ttl_seconds:
             return cached[1]
         with self.search_db.connection() as conn:
             record = records.active_model(conn)
@@ -179,12 +180,16 @@ class ModelRegistry:
         return self.cache.get(self.embedder(record), text)
 
     # --- ingestion: every model new images get a vector of ------------------------------------------------
-    def embedding_models(self) -> list[EmbeddingModel]:
+    def embedding_models(self, *, including: Collection[str] = ()) -> list[EmbeddingModel]:
         """The configured model (registered on first use), then every other model being back-filled or
-        active whose bundle loads here; one whose bundle does not is left out, with a warning."""
+        active whose bundle loads here; one whose bundle does not is left out, with a warning. The list is
+        read again after `refresh_seconds`, or at once when `including` names a model it does not know
+        (one registered since: the ingestor saw it in the database)."""
         cached = self._embedding
         if cached is not None and time.monotonic() - cached[0] < self._refresh_seconds:
-            return cached[1]
+            known = {model.model_id for model in cached[1]} | cached[2]
+            if known.issuperset(including):
+                return cached[1]
         with self._refresh_lock:
             return self._refresh_embedding_models()
 
@@ -198,15 +203,17 @@ class ModelRegistry:
                 r for r in records.models_in_state(conn, "backfill", "active") if r.id != configured.model_id
             ]
         models = [configured]
+        unloadable: set[str] = set()
         for record in wanted:
             try:
                 models.append(self.embedder(record))
             except ModelUnavailable as e:
+                unloadable.add(record.id)
                 logger.warning(
                     "model bundle not loadable here; new images miss its vectors until reindex",
                     extra={"model_id": record.id, "bundle_uri": record.bundle_uri, "error": e.detail},
                 )
-        self._embedding = (now, models)
+        self._embedding = (now, models, frozenset(unloadable))
         return models
 
     def register_configured(self) -> ModelRecord:

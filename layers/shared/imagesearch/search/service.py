@@ -18,6 +18,7 @@ from imagesearch.db.pool import hnsw_settings
 from imagesearch.errors import Conflict, NotFound
 from imagesearch.images import object_keys, repository
 from imagesearch.model.registry import ModelRegistry
+from imagesearch.observability import SEARCH_LATENCY, metrics, tracer
 from imagesearch.search.cursor import decode_cursor, encode_cursor
 from imagesearch.search.plan import SearchPlan
 from imagesearch.search.schemas import Explain, SearchResponse, SearchResult
@@ -25,6 +26,15 @@ from imagesearch.search.shadow import CandidateRun, ShadowRunner
 from imagesearch.search.shadow_candidates import remote_ranking
 from imagesearch.search.sql import SearchQuery, search_query
 from imagesearch.storage.urls import UrlCache
+
+
+def latency_mode(plan: SearchPlan) -> str:
+    """SearchLatency's `mode`: the plan's mode, or what a query by example searches with."""
+    if plan.query_vector is not None:
+        return "image"  # an uploaded picture
+    if plan.query_image is not None and plan.text is None:
+        return "similar"  # a stored image's vector
+    return plan.mode  # hybrid, vector or keyword: by text (and a stored image, when both are given)
 
 
 @dataclass
@@ -55,7 +65,8 @@ class SearchService:
     def by_image(self, data: bytes) -> np.ndarray:
         """The active model's vector of an uploaded picture (not stored)."""
         record = self.model_for(self.strategy)
-        vector: np.ndarray = self.models.embedder(record).embed_images([data])[0]
+        with tracer.span("model"):
+            vector: np.ndarray = self.models.embedder(record).embed_images([data])[0]
         return vector
 
     def search(self, tenant: Tenant, plan: SearchPlan, *, cursor: str | None = None) -> SearchResponse:
@@ -85,10 +96,13 @@ class SearchService:
                 mode=plan.mode,
                 query_key=fingerprint,
             )
+        results = [self._result(hit, plan.explain) for hit in page]
+        took_ms = (time.perf_counter() - started) * 1000
+        metrics.add(SEARCH_LATENCY, took_ms, latency_mode(plan))
         return SearchResponse(
-            results=[self._result(hit, plan.explain) for hit in page],
+            results=results,
             next_cursor=next_cursor,
-            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            took_ms=round(took_ms, 2),
             model=record.id,
             mode=plan.mode,
         )
@@ -100,7 +114,8 @@ class SearchService:
         query = self.query(tenant, plan, strategy, record=record)
         # One round trip: the strategy's HNSW settings travel with the statement (db.pool.Database.read).
         settings = hnsw_settings(strategy.effective_ef_search) if query.uses_vector_index else None
-        rows = self.db.read(query.sql, query.params, settings=settings, row_factory=dict_row)
+        with tracer.span("database"):
+            rows = self.db.read(query.sql, query.params, settings=settings, row_factory=dict_row)
         return [Hit(id=row["id"], score=float(row["score"]), row=row) for row in rows]
 
     def query(
@@ -119,7 +134,8 @@ class SearchService:
         if plan.query_vector is not None:
             return plan.query_vector
         assert plan.text is not None  # a plan has text, an image or a vector
-        return self.models.text_vector(record, plan.text)
+        with tracer.span("model"):  # the text tower, or the query cache
+            return self.models.text_vector(record, plan.text)
 
     def model_for(self, strategy: SearchStrategy) -> ModelRecord:
         return self.models.record(strategy.model_id) if strategy.model_id else self.models.active()
