@@ -16,16 +16,21 @@ export function apiKey() { return localStorage.getItem(KEY_STORAGE) || ""; }
 export function setApiKey(key) { key ? localStorage.setItem(KEY_STORAGE, key) : localStorage.removeItem(KEY_STORAGE); }
 export function onUnauthorized(fn) { listeners.unauthorized.push(fn); }
 
+// Authorization, not X-API-Key: behind API Gateway the key authorizer caches its verdict by this header
+// alone, so a request without it is refused at the edge (docs/edge-auth.md).
 export function headers(extra = {}) {
   const key = apiKey();
-  return key ? { ...extra, "X-API-Key": key } : extra;
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
 }
+
+// 401 from the functions, 403 from the key authorizer at the edge: either way the key does not hold.
+const refused = (status) => status === 401 || status === 403;
 
 async function parse(response) {
   if (response.status === 204) return null;
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    if (response.status === 401) listeners.unauthorized.forEach((fn) => fn());
+    if (refused(response.status)) listeners.unauthorized.forEach((fn) => fn());
     throw new ApiError(response.status, body);
   }
   return body;
@@ -60,7 +65,7 @@ export function send(method, url, body, { headers: extra = {}, onProgress } = {}
       try { parsed = xhr.responseText ? JSON.parse(xhr.responseText) : {}; } catch { parsed = {}; }
       if (xhr.status >= 200 && xhr.status < 300) resolve(parsed);
       else {
-        if (xhr.status === 401) listeners.unauthorized.forEach((fn) => fn());
+        if (refused(xhr.status)) listeners.unauthorized.forEach((fn) => fn());
         reject(new ApiError(xhr.status, parsed));
       }
     };
