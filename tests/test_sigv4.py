@@ -203,6 +203,8 @@ def test_container_credentials_are_read_once_and_sign_as_botocore(monkeypatch: p
     endpoint = CredentialsEndpoint(later)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
+        monkeypatch.setenv(name, "/nonexistent")
     monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", endpoint.uri)
     monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "Bearer local-token")
     try:
@@ -210,7 +212,9 @@ def test_container_credentials_are_read_once_and_sign_as_botocore(monkeypatch: p
         assert first == Credentials("ASIACONTAINER", "container/secret+key", "container-session-token")
         assert current_credentials() == first
         assert endpoint.requests == ["Bearer local-token"]  # cached until shortly before it expires
-        client = boto3.client("s3", region_name="eu-west-1", config=Config(signature_version="s3v4"))
+        # A session of its own: boto3's default one keeps the credentials it resolved for earlier tests.
+        session = boto3.session.Session()
+        client = session.client("s3", region_name="eu-west-1", config=Config(signature_version="s3v4"))
         expected = client.generate_presigned_url(
             "get_object", Params={"Bucket": "imagesearch-media-1", "Key": "a/b.webp"}, ExpiresIn=900
         )

@@ -14,6 +14,8 @@ from imagesearch.http.auth import TenantDep
 from imagesearch.http.deps import SearchServiceDep, SettingsDep
 from imagesearch.http.uploads import read_upload
 from imagesearch.logs import logger
+from imagesearch.observability import metrics, tracer
+from imagesearch.runtime import prepare_at_init
 from imagesearch.search.plan import plan_search
 from imagesearch.search.schemas import SearchFilters, SearchRequest, SearchResponse
 
@@ -83,8 +85,13 @@ def search_by_image(
 
 
 _asgi = Mangum(app, lifespan="off")
+# Lambda's init phase (snapshotted under SnapStart): with IMAGESEARCH_WARM_MODEL_AT_INIT the text tower is
+# loaded and run here, not on the first request. No database connection is opened.
+prepare_at_init()
 
 
+@tracer.capture_lambda_handler
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return _asgi(event, context)

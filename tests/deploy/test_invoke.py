@@ -35,9 +35,11 @@ def test_a_function_resolves_to_its_code_layers_and_settings(template: dict[str,
     assert spec.logical_id == "SearchFunction"
     assert spec.code_dir == REPO_ROOT / "functions" / "search"
     assert (spec.handler, spec.runtime, spec.architecture) == ("app.handler", "python3.12", "x86_64")
+    # The shared layer, then the core, model and HTTP dependency layers (no HEIC decoder by default),
+    # which all build from layers/deps/ (split.py parts them in .aws-sam/build).
     assert spec.layer_dirs == [
         REPO_ROOT / "layers" / "shared" / "python",
-        REPO_ROOT / "layers" / "deps" / "python",
+        *[REPO_ROOT / "layers" / "deps" / "python"] * 3,
     ]
     raw = template["Resources"]["SearchFunction"]["Properties"]
     assert (spec.memory_mb, spec.timeout_seconds) == (raw["MemorySize"], raw["Timeout"])
@@ -69,7 +71,7 @@ def test_parameter_overrides_switch_the_conditional_variables(template: dict[str
 
 def test_unknown_functions_and_parameters_are_named(template: dict[str, Any]) -> None:
     assert find_function(template, "EMBED") == "EmbedFunction"
-    with pytest.raises(TemplateError, match="EmbedFunction, SearchFunction, UploadFunction"):
+    with pytest.raises(TemplateError, match="AuthorizerFunction, EmbedFunction, MigrateFunction, SearchFunction, UploadFunction"):
         find_function(template, "thumbnail")
     with pytest.raises(TemplateError, match="no parameter ModelUrl"):
         function_spec(template, REPO_ROOT, "search", parameter_overrides={"ModelUrl": "s3://x/"})

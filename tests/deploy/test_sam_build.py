@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,17 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 from support.aws import bucket_with_queue
+from support.cloudformation import CloudFormation
 from support.deploy import LAMBDA_BIN, LAMBDA_SIZE_LIMIT, SAM, TEMPLATE, sam_environment, tree_bytes
 from support.events import sample
 from support.images import make_image
 
 from imagesearch.config import REPO_ROOT
-from imagesearch.db import Database
+from imagesearch.db import Database, migrate
+from imagesearch.db.migrate import SCHEMA_REVISION
 from imagesearch.imaging import FORMATS
 from imagesearch.local.invoke import invoke
+from imagesearch.local.postgres import EmbeddedPostgres
 from imagesearch.local.sam_template import function_spec, load_template
 
 pytestmark = pytest.mark.slow
@@ -71,22 +75,40 @@ def test_sam_validate_with_lint_passes() -> None:
 
 def test_each_function_with_its_layers_fits_in_lambdas_unzipped_limit(build_dir: Path) -> None:
     template = load_template(build_dir / "template.yaml")
-    for function in FUNCTIONS:
+    for function in (*FUNCTIONS, "AuthorizerFunction", "MigrateFunction"):
         spec = function_spec(template, build_dir, function)
         layers = [layer.parent for layer in spec.layer_dirs]  # the layer's zip holds python/
         total = tree_bytes(spec.code_dir) + sum(tree_bytes(layer) for layer in layers)
         print(f"{function}: {total / 1e6:.1f} MB of {LAMBDA_SIZE_LIMIT / 1e6:.1f} MB")
         assert total < LAMBDA_SIZE_LIMIT, f"{function} is {total} bytes unzipped with its layers"
+        if function == "SearchFunction":  # and with SearchByHeicPicture=true, the HEIC decoder too
+            heif = tree_bytes(build_dir / "HeifDepsLayer")
+            print(f"{function} with HEIC: {(total + heif) / 1e6:.1f} MB")
+            assert total + heif < LAMBDA_SIZE_LIMIT
+
+
+DEPENDENCY_LAYERS = ("CoreDepsLayer", "ModelDepsLayer", "HttpDepsLayer", "HeifDepsLayer")
 
 
 def test_the_layers_ship_bytecode_and_leave_out_what_the_runtime_never_imports(build_dir: Path) -> None:
-    deps, shared = build_dir / "DepsLayer" / "python", build_dir / "SharedLayer" / "python"
-    assert list((deps / "pydantic" / "__pycache__").glob("main.cpython-312.pyc"))
+    core, shared = build_dir / "CoreDepsLayer" / "python", build_dir / "SharedLayer" / "python"
+    assert list((core / "pydantic" / "__pycache__").glob("main.cpython-312.pyc"))
     assert list((shared / "imagesearch" / "__pycache__").glob("config.cpython-312.pyc"))
-    assert not (deps / "huggingface_hub").exists() and not (deps / "numpy" / "_core" / "tests").exists()
-    assert not (deps / "boto3").exists()  # the runtime's own
     assert not list(shared.glob("*.egg-info"))
-    assert not (deps / "google" / "protobuf").exists()
+    for layer in DEPENDENCY_LAYERS:
+        deps = build_dir / layer / "python"
+        assert not (deps / "huggingface_hub").exists() and not (deps / "numpy" / "_core" / "tests").exists()
+        assert not (deps / "boto3").exists()  # the runtime's own
+        assert not (deps / "google" / "protobuf").exists()
+    # Each distribution is in one layer only: where they overlap in /opt/python, nothing is paid twice.
+    owners: dict[str, list[str]] = {}
+    for layer in DEPENDENCY_LAYERS:
+        for info in (build_dir / layer / "python").glob("*.dist-info"):
+            owners.setdefault(info.name, []).append(layer)
+    assert {name: found for name, found in owners.items() if len(found) > 1} == {}
+    assert (build_dir / "ModelDepsLayer" / "python" / "onnxruntime").is_dir()
+    assert (build_dir / "HttpDepsLayer" / "python" / "fastapi").is_dir()
+    assert (build_dir / "HeifDepsLayer" / "python" / "pillow_heif").is_dir()
 
 
 def test_the_built_layers_decode_every_supported_format(build_dir: Path, tmp_path: Path) -> None:
@@ -101,7 +123,7 @@ def test_the_built_layers_decode_every_supported_format(build_dir: Path, tmp_pat
         "for fmt in FORMATS:\n"
         "    print(fmt, open_image((Path(sys.argv[1]) / fmt).read_bytes(), max_pixels=10**6).size)\n"
     )
-    layers = [build_dir / "DepsLayer" / "python", build_dir / "SharedLayer" / "python"]
+    layers = [build_dir / name / "python" for name in ("CoreDepsLayer", "HeifDepsLayer", "SharedLayer")]
     done = subprocess.run(
         [str(LAMBDA_BIN / "python3.12"), "-c", script, str(tmp_path)],
         env={"PATH": os.environ["PATH"], "PYTHONPATH": os.pathsep.join(map(str, layers))},
@@ -230,7 +252,15 @@ def test_imagesearch_invoke_prints_the_result_and_lambdas_report(
     env_file = tmp_path / "env.json"
     env_file.write_text(
         json.dumps(
-            {"UploadFunction": {"IMAGESEARCH_DATABASE_URL": database_url, "MODEL_DIR": str(model_bundle)}}
+            {
+                "UploadFunction": {
+                    "IMAGESEARCH_DATABASE_URL": database_url,
+                    "MODEL_DIR": str(model_bundle),
+                    # Auth off: anyone gets the deep health check (anonymous callers of a keyed
+                    # deployment get the shallow one, docs/edge-auth.md).
+                    "IMAGESEARCH_AUTH_MODE": "none",
+                }
+            }
         )
     )
     done = subprocess.run(
@@ -243,3 +273,29 @@ def test_imagesearch_invoke_prints_the_result_and_lambdas_report(
     response = json.loads(done.stdout)
     assert response["statusCode"] == 200 and body(response)["database"] == "ok"
     assert "REPORT UploadFunction" in done.stderr and "Max Memory Used" in done.stderr
+
+
+def test_the_built_migrate_function_migrates_and_answers_cloudformation(
+    build_dir: Path, postgres: EmbeddedPostgres
+) -> None:
+    """The built artifact (its own Alembic and the repository's migrations copied in, the shared layer)
+    under python3.12: a Create migrates a database at 0003 to the newest revision and answers SUCCESS."""
+    name = f"built_migrate_{uuid.uuid4().hex[:8]}"
+    url = postgres.ensure_database(name)
+    cloudformation = CloudFormation()
+    try:
+        migrate.upgrade(url, "0003")
+        report = invoke(
+            "migrate",
+            [cloudformation.event("Create")],
+            build_dir=build_dir,
+            env_vars={"MigrateFunction": {"IMAGESEARCH_DATABASE_URL": url}},
+            host_env=host_env(),
+        )
+        assert [i.error for i in report.invocations] == [None]
+        assert migrate.current(url) == SCHEMA_REVISION
+        (answer,) = cloudformation.answers
+        assert (answer["Status"], answer["Data"]) == ("SUCCESS", {"Revision": SCHEMA_REVISION})
+    finally:
+        cloudformation.server.shutdown()
+        postgres.drop_database(name)

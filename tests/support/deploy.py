@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from imagesearch.config import REPO_ROOT
@@ -41,16 +42,62 @@ def translate(sam_template: dict[str, Any], parameters: dict[str, Any] | None = 
     return result
 
 
-def lint(template_text: str) -> list[Any]:
-    """cfn-lint's findings for a template (SAM or CloudFormation), in one region."""
+def lint(template_text: str, *, serverless: bool = False) -> list[Any]:
+    """cfn-lint's findings for a template (SAM or CloudFormation), in one region; with `serverless`, the
+    rules of cfn-lint-serverless too (ids ES* and WS*)."""
     from cfnlint.api import ManualArgs
     from cfnlint.api import lint as cfn_lint
 
-    return cfn_lint(template_text, config=ManualArgs(regions=["us-east-1"]))
+    rules = ["cfn_lint_serverless.rules"] if serverless else []
+    return cfn_lint(template_text, config=ManualArgs(regions=["us-east-1"], append_rules=rules))
 
 
 def errors(matches: list[Any]) -> list[str]:
     return [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches if m.rule.id.startswith("E")]
+
+
+def findings(matches: list[Any]) -> list[str]:
+    """Errors and warnings (cfn-lint's and the serverless rules'), informational notes left out."""
+    return [
+        f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches if not m.rule.id.startswith("I")
+    ]
+
+
+def rule_holds(
+    rule: Mapping[str, Any],
+    values: Mapping[str, str],
+    lookups: Mapping[tuple[str, str], list[str]] | None = None,
+) -> bool:
+    """Whether a template rule admits these parameter values, as CloudFormation decides before it creates
+    anything: the RuleCondition, then every assertion. `lookups` stands for what CloudFormation reads from
+    the account for Fn::ValueOfAll, e.g. {("AWS::EC2::Subnet::Id", "VpcId"): ["vpc-1", "vpc-1"]}."""
+
+    def evaluate(node: Any) -> Any:
+        if not isinstance(node, dict):
+            return node
+        ((function, arg),) = node.items()
+        if function == "Ref":
+            return values.get(arg, "")
+        if function == "Fn::Equals":
+            left, right = (evaluate(v) for v in arg)
+            return str(left) == str(right)
+        if function == "Fn::Not":
+            return not evaluate(arg[0])
+        if function == "Fn::And":
+            return all(evaluate(v) for v in arg)
+        if function == "Fn::Or":
+            return any(evaluate(v) for v in arg)
+        if function == "Fn::Contains":
+            return evaluate(arg[1]) in evaluate(arg[0])
+        if function == "Fn::EachMemberEquals":
+            return all(member == evaluate(arg[1]) for member in evaluate(arg[0]))
+        if function == "Fn::ValueOfAll":
+            return list((lookups or {})[(arg[0], arg[1])])
+        raise ValueError(f"not a rule function: {function}")
+
+    if "RuleCondition" in rule and not evaluate(rule["RuleCondition"]):
+        return True
+    return all(evaluate(assertion["Assert"]) for assertion in rule["Assertions"])
 
 
 def cfn_json(template: dict[str, Any]) -> str:

@@ -145,7 +145,13 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
             reason="unsupported_format",
         )
     if fmt == "HEIF":
-        _register_heif()
+        try:
+            _register_heif()
+        except ImportError:  # a deployment without pillow-heif (the search function by default)
+            raise ImageRejected(
+                "HEIC/HEIF images are not supported here: send a JPEG, PNG or WebP",
+                reason="unsupported_format",
+            ) from None
     try:
         # Pillow's own bomb check uses a module global that callers may change; ours below is the real guard.
         # Its warning becomes an error (translated below) and the plugins' UserWarnings about malformed

@@ -314,9 +314,10 @@ def prepare_at_init() -> None:
     IMAGESEARCH_WARM_MODEL_AT_INIT, warm the search path (`Runtime.prepare_search`); under SnapStart,
     register the hooks around the snapshot (no pool before it; a fresh random seed after each restore,
     since every restored copy would otherwise draw the same numbers)."""
+    current = _current
+    if not (current.settings if current is not None else load_settings()).warm_model_at_init:
+        return  # nothing built: the runtime stays lazy
     runtime = get_runtime()
-    if not runtime.settings.warm_model_at_init:
-        return
     started = time.perf_counter()
     runtime.prepare_search()
     logger.info("search warmed at init", extra={"seconds": round(time.perf_counter() - started, 3)})

@@ -12,11 +12,9 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import onnxruntime as ort
-from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
 from PIL import Image
 
 from imagesearch.config import DEFAULT_MAX_IMAGE_PIXELS
@@ -25,19 +23,31 @@ from imagesearch.imaging import open_image
 from imagesearch.logs import logger
 from imagesearch.model.manifest import Manifest, Tower, Variant, load_manifest
 from imagesearch.model.preprocess import PreprocessConfig, preprocess
-from imagesearch.model.tokenizer import ClipTokenizer, trimmed_length
+
+# onnxruntime and the tokenizer (tokenizers, ftfy, regex) load with the first session, not with this module:
+# the upload function imports the model package (the manifest, for /health) but never runs a model, and
+# its deployment carries neither (docs/deploy.md, "Packaging").
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+    from imagesearch.model.tokenizer import ClipTokenizer
 
 ImageInput = bytes | Image.Image
 
-_ORT_ERRORS = (
-    ort_state.Fail,
-    ort_state.InvalidArgument,
-    ort_state.InvalidGraph,
-    ort_state.InvalidProtobuf,
-    ort_state.NoSuchFile,
-    ort_state.NotImplemented,
-    ort_state.RuntimeException,
-)
+
+def _ort_errors() -> tuple[type[Exception], ...]:
+    """onnxruntime's errors for a file it cannot load."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_state
+
+    return (
+        ort_state.Fail,
+        ort_state.InvalidArgument,
+        ort_state.InvalidGraph,
+        ort_state.InvalidProtobuf,
+        ort_state.NoSuchFile,
+        ort_state.NotImplemented,
+        ort_state.RuntimeException,
+    )
 
 
 class EmbeddingModel(Protocol):
@@ -133,6 +143,8 @@ class Embedder:
         for start in range(0, len(texts), batch_size):
             ids = tokenizer(texts[start : start + batch_size])
             if unpadded:  # a causal tower: the query's own tokens (under 16 for most), not 77
+                from imagesearch.model.tokenizer import trimmed_length
+
                 ids = ids[:, : max(2, trimmed_length(ids))]
             out[start : start + len(ids)] = self._run(session, "text", ids)
         return out
@@ -181,6 +193,8 @@ class Embedder:
         return session
 
     def _load_tokenizer(self, manifest: Manifest) -> ClipTokenizer:
+        from imagesearch.model.tokenizer import ClipTokenizer
+
         name = manifest.tokenizer.file
         path = manifest.verify_file(self.bundle_dir, name) if self._verify else self.bundle_dir / name
         try:
@@ -189,6 +203,8 @@ class Embedder:
             raise ModelUnavailable(f"cannot load the tokenizer of {self.bundle_dir}: {e}") from e
 
     def _create_session(self, manifest: Manifest, tower: Tower, variant: Variant) -> ort.InferenceSession:
+        import onnxruntime as ort
+
         name = manifest.tower(tower).files[variant]
         started = time.perf_counter()
         path = manifest.verify_file(self.bundle_dir, name) if self._verify else self.bundle_dir / name
@@ -201,7 +217,7 @@ class Embedder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=self._providers)
-        except _ORT_ERRORS as e:
+        except _ort_errors() as e:
             raise ModelUnavailable(f"onnxruntime cannot load {path}: {e}") from e
         output_dim = session.get_outputs()[0].shape[-1]
         if output_dim != manifest.embed_dim:

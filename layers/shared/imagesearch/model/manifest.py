@@ -11,13 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from imagesearch.errors import ModelUnavailable
 from imagesearch.model.preprocess import PreprocessConfig
-from imagesearch.model.tokenizer import CleanMode
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_VERSION = 1
 
 Variant = Literal["fp32", "int8"]
 Tower = Literal["image", "text"]
+# open_clip's `clean` options for SimpleTokenizer ("lower" is the default of every CLIP config).
+CleanMode = Literal["lower", "whitespace", "canonicalize"]
 
 
 class FileEntry(BaseModel):

@@ -15,12 +15,14 @@ import html
 import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, cast
+from typing import cast
 
 import ftfy
 import numpy as np
 import regex
 from tokenizers import Tokenizer, models, pre_tokenizers
+
+from imagesearch.model.manifest import CleanMode
 
 SOT_TOKEN = "<start_of_text>"
 EOT_TOKEN = "<end_of_text>"
@@ -56,8 +58,6 @@ def _clean_canonicalize(text: str) -> str:
     return " ".join(text.split()).strip()
 
 
-# open_clip's `clean` options for SimpleTokenizer ("lower" is the default of every CLIP config).
-CleanMode = Literal["lower", "whitespace", "canonicalize"]
 CLEAN_FUNCTIONS: dict[CleanMode, Callable[[str], str]] = {
     "lower": _clean_lower,
     "whitespace": _clean_whitespace,
