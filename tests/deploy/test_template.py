@@ -994,3 +994,26 @@ def test_outputs_name_the_api_bucket_queues_network_and_alarms(cfn: dict[str, An
     assert outputs["FunctionSecurityGroupId"]["Value"] == {"Fn::GetAtt": ["FunctionSecurityGroup", "GroupId"]}
     assert outputs["DatabaseProxyEndpoint"]["Condition"] == "UsesProxy"
     assert outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+
+
+# --- the schema: migrated before the code ---
+
+
+def test_the_schema_is_migrated_by_a_custom_resource_before_any_code_changes(cfn: dict[str, Any]) -> None:
+    """The migrate function runs as a custom resource whose Revision is the newest migration, so a new one
+    updates it; the three functions depend on it, so CloudFormation updates them only after it succeeded
+    (a FAILED answer rolls the deploy back with the old code still serving)."""
+    from imagesearch.db.migrate import SCHEMA_REVISION
+
+    resource = cfn["Resources"]["SchemaMigration"]
+    assert resource["Type"] == "Custom::SchemaMigration"
+    assert resource["Properties"]["ServiceToken"] == {"Fn::GetAtt": ["MigrateFunction", "Arn"]}
+    assert resource["Properties"]["Revision"] == SCHEMA_REVISION
+    for function in FUNCTIONS:
+        assert "SchemaMigration" in as_list(cfn["Resources"][function]["DependsOn"]), function
+    migrate = cfn["Resources"]["MigrateFunction"]["Properties"]
+    assert migrate["Timeout"] == 900  # CloudFormation waits; an index build may be long
+    assert migrate["VpcConfig"] == cfn["Resources"]["UploadFunction"]["Properties"]["VpcConfig"]
+    assert migrate["Environment"]["Variables"]["IMAGESEARCH_DB_STATEMENT_TIMEOUT_MS"] == "0"
+    (shared,) = migrate["Layers"]  # its own Alembic and database client: no dependency layer
+    assert shared["Ref"].startswith("SharedLayer")
