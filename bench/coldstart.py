@@ -10,6 +10,11 @@ for S3, on loopback. Models: the demo bundle (else a tiny export) and ViT-B-32 i
 MODEL_URI (downloaded from moto and verified). The search function answers a text query through the HTTP
 API event; the embed function processes one SQS message (a 1600x1200 JPEG). Medians of --runs runs.
 
+--snapstart measures the search function with IMAGESEARCH_WARM_MODEL_AT_INIT (as the template deploys it
+under SnapStart) against the same function without it, per model: the init phase (what the snapshot
+holds) and what a container restored from it still does before its first answer (settings, the database
+connection, the first request). Restoring itself cannot be measured here.
+
 --sizing adds the worst cases behind the template's memory sizes and timeouts (ViT-B-32 only): a batch of
 10 photos of 12 Mpx, one image at the 64 Mpx limit, an upload of a 4 MB photo, a search by image after a
 text search (both towers loaded).
@@ -251,7 +256,12 @@ def scenarios(bundles: dict[str, Path], objects: Objects, database: Any) -> list
     URLs, as a search of a populated deployment does)."""
     found = []
     for index, (model, bundle) in enumerate(bundles.items()):
-        env = {"MODEL_DIR": str(bundle), "IMAGESEARCH_DATABASE_URL": database(f"coldstart_{index}")}
+        env = {
+            "MODEL_DIR": str(bundle),
+            "IMAGESEARCH_DATABASE_URL": database(f"coldstart_{index}"),
+            # phase by phase: the model loads in its own phase, not in the init (see --snapstart)
+            "IMAGESEARCH_WARM_MODEL_AT_INIT": "false",
+        }
         found.append(Scenario("embed", "EmbedFunction", model, "image", [], env))
         found.append(
             Scenario("search", "SearchFunction", model, "text", [sample("http-post-search.json")], env)
@@ -342,6 +352,35 @@ def sizing(bundle: Path, objects: Objects, database_url: str) -> list[Scenario]:
     ]
 
 
+def snapstart(
+    bundles: dict[str, Path], database: Any, base_env: dict[str, str], tmp: Path, runs: int
+) -> None:
+    """Init (imports, and with warm-up the text tower's load and first run) against what remains before
+    the first answer, for the search function warmed at init or not."""
+    print(
+        "| model | warm-up at init | init ms | after init, to first answer ms | of which the model ms "
+        "| peak RSS MB |"
+    )
+    print("|---|---|---:|---:|---:|---:|")
+    for index, (model, bundle) in enumerate(bundles.items()):
+        env = {"MODEL_DIR": str(bundle), "IMAGESEARCH_DATABASE_URL": database(f"snapstart_{index}")}
+        for warm in ("false", "true"):
+            scenario = Scenario(
+                "search",
+                "SearchFunction",
+                model,
+                "text",
+                [sample("http-post-search.json")],
+                {**env, "IMAGESEARCH_WARM_MODEL_AT_INIT": warm},
+            )
+            reports = [run_cold(scenario, base_env, tmp) for _ in range(runs)]
+            init = median([r["phases"]["start"] + r["phases"]["imports"] for r in reports])
+            rest = median([r["total_ms"] - r["phases"]["start"] - r["phases"]["imports"] for r in reports])
+            model_ms = median([r["phases"]["model"] + r["phases"]["first_run"] for r in reports])
+            rss = max(r["rss_mb"] for r in reports)
+            print(f"| {model} | {warm} | {init:.0f} | {rest:.0f} | {model_ms:.0f} | {rss:.0f} |", flush=True)
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -354,6 +393,9 @@ def main() -> int:
     )
     parser.add_argument(
         "--sizing", action="store_true", help="also the worst cases behind memory and timeouts"
+    )
+    parser.add_argument(
+        "--snapstart", action="store_true", help="only the search function, warmed at init or not"
     )
     args = parser.parse_args()
     if not (BUILD_DIR / "template.yaml").exists() or not LAMBDA_PYTHON.exists():
@@ -376,6 +418,9 @@ def main() -> int:
             "AWS_ACCESS_KEY_ID": "x",
             "AWS_SECRET_ACCESS_KEY": "x",
         }
+        if args.snapstart:
+            snapstart(bundles, svc["database"], base_env, tmp, args.runs)
+            return 0
         print(
             f"| function | model | {' | '.join(PHASES)} | to first answer | without the model | peak RSS MB |"
         )
