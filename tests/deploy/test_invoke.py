@@ -71,7 +71,10 @@ def test_parameter_overrides_switch_the_conditional_variables(template: dict[str
 
 def test_unknown_functions_and_parameters_are_named(template: dict[str, Any]) -> None:
     assert find_function(template, "EMBED") == "EmbedFunction"
-    with pytest.raises(TemplateError, match="AuthorizerFunction, EmbedFunction, MigrateFunction, SearchFunction, UploadFunction"):
+    with pytest.raises(
+        TemplateError,
+        match="AuthorizerFunction, EmbedFunction, MigrateFunction, SearchFunction, UploadFunction",
+    ):
         find_function(template, "thumbnail")
     with pytest.raises(TemplateError, match="no parameter ModelUrl"):
         function_spec(template, REPO_ROOT, "search", parameter_overrides={"ModelUrl": "s3://x/"})
