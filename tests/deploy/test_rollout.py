@@ -16,7 +16,6 @@ run as child processes with only what an operator's shell has (the database URL,
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -32,6 +31,7 @@ import pytest
 from botocore.config import Config
 from fastapi.testclient import TestClient
 from support.aws import bucket_with_queue
+from support.bundles import variant_bundle
 from support.images import make_image
 from support.live import free_port
 from support.moto_server import RestartableMotoServer
@@ -40,7 +40,7 @@ from imagesearch.config import Settings, load_settings
 from imagesearch.db import Database
 from imagesearch.local.context import LocalLambdaContext
 from imagesearch.local.functions import load_function
-from imagesearch.model.manifest import load_manifest, write_manifest
+from imagesearch.model.manifest import load_manifest
 from imagesearch.runtime import configure, get_runtime, reset, using
 
 BUCKET = "imagesearch-rollout"
@@ -83,14 +83,6 @@ def upload_bundle(moto: Moto, bundle: Path, model_id: str) -> str:
     for path in bundle.iterdir():
         moto.s3.upload_file(str(path), BUCKET, f"models/{model_id}/{path.name}")
     return f"s3://{BUCKET}/models/{model_id}/"
-
-
-def variant_bundle(source: Path, target: Path, model_id: str) -> Path:
-    """Another model without torch: the bundle's files under a new id, its images normalised differently."""
-    shutil.copytree(source, target)
-    manifest = load_manifest(target)
-    write_manifest(manifest.model_copy(update={"model_id": model_id, "mean": (0.5, 0.5, 0.5)}), target)
-    return target
 
 
 def function_settings(database_url: str, moto: Moto, model_uri: str, cache: Path) -> Settings:

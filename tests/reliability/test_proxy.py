@@ -6,6 +6,9 @@ session state; and a storm of Lambda-like clients must fit a server that allows 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +17,12 @@ from uuid import UUID
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from support.bundles import variant_bundle
 from support.images import make_image
 from support.storm import run_storm
 
 from imagesearch.auth.api_keys import ApiKeys
+from imagesearch.auth.tenant import DEFAULT_TENANT
 from imagesearch.config import AuthMode, Settings
 from imagesearch.db import Database, migrate
 from imagesearch.db.pool import hnsw_settings
@@ -209,4 +214,49 @@ def test_the_http_api_works_through_the_proxy(
         assert similar.status_code == 200, similar.text
         listed = client.get("/images", headers=headers)
         assert [item["id"] for item in listed.json()["items"]] == [image_id]
+    assert session_state(url) == before
+
+
+def test_the_cli_reindexes_through_the_proxy(
+    one_server_connection: PgBouncer,
+    database_url: str,
+    db: Database,
+    settings: Settings,
+    model_bundle: Path,
+    tmp_path: Path,
+) -> None:
+    """`imagesearch reindex` (a back-fill of a second model, run by an operator) through a proxy with one
+    server connection: every image gets the new model's vectors and the connection is left as it was."""
+    url = one_server_connection.url(Path(database_url.split("?")[0]).name)
+    runtime = get_runtime()
+    for color in ("red", "green", "blue"):
+        record, _ = runtime.images.upload(
+            DEFAULT_TENANT, make_image(color=color), filename=color, title=None, description=None, tags=None
+        )
+        stored = original_key(DEFAULT_TENANT.id, record.id)
+        info = runtime.storage.head(stored)
+        runtime.ingestor.ingest(
+            [ObjectEvent("local", stored, info.size, info.etag, None, "ObjectCreated:Put")]
+        )
+    second = variant_bundle(
+        model_bundle, Path(str(settings.storage_url)[len("file://") :]).parent / "b", "second"
+    )
+    before = session_state(url)
+    done = subprocess.run(
+        [sys.executable, "-m", "imagesearch.cli.main", "reindex", "--model", str(second)],
+        env={
+            "PATH": os.environ["PATH"],
+            "IMAGESEARCH_DATABASE_URL": url,
+            "IMAGESEARCH_STORAGE_URL": str(settings.storage_url),
+            "MODEL_DIR": str(model_bundle),
+            "IMAGESEARCH_LOG_LEVEL": "WARNING",
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    with db.connection() as conn:
+        vectors = conn.execute("SELECT count(*) FROM embeddings WHERE model_id = 'second'").fetchone()
+    assert vectors == (3,)
     assert session_state(url) == before
