@@ -21,7 +21,7 @@ from uuid import UUID
 
 from imagesearch.auth.api_keys import ApiKeys, parse_prefix
 from imagesearch.auth.credentials import presented
-from imagesearch.auth.tenant import Tenant, get_or_create_tenant
+from imagesearch.auth.tenant import Tenant
 from imagesearch.db import Database
 from imagesearch.errors import ServiceUnavailable, Unauthorized
 from imagesearch.logs import logger
@@ -141,35 +141,22 @@ def verified_claims(event: Any) -> Mapping[str, Any] | None:
     return claims if isinstance(claims, Mapping) else None
 
 
-def claimed_tenant_name(claims: Mapping[str, Any], *, issuer: str, tenant_claim: str) -> str:
+def claimed_tenant_name(claims: Mapping[str, Any], verifier: JwtVerifier) -> str:
     """The tenant a verified token names; Unauthorized for another issuer's token or one naming none.
 
     API Gateway checked the issuer against its own configuration; it must also be this API's, since
     tenants are named within their issuer's namespace."""
-    if claims.get("iss") != issuer:
+    if claims.get("iss") != verifier.issuer:
         raise Unauthorized("the token was not issued by this API's identity provider")
-    name = claims.get(tenant_claim)
-    if not isinstance(name, str) or not name.strip():
-        raise Unauthorized(f"the token has no {tenant_claim!r} claim naming a tenant")
-    return name
+    return verifier.tenant_name(claims)
 
 
 def cached_claims_tenant(claims: Mapping[str, Any], verifier: JwtVerifier) -> Tenant | None:
     """The tenant of verified claims when this process has seen it before (no database); None otherwise."""
-    name = claimed_tenant_name(claims, issuer=verifier.issuer, tenant_claim=verifier.tenant_claim)
-    return verifier._tenants.get(name)
+    return verifier.cached_tenant(claimed_tenant_name(claims, verifier))
 
 
 def claims_tenant(claims: Mapping[str, Any], verifier: JwtVerifier, db: Database) -> Tenant:
-    """The tenant of verified claims, in the issuer's namespace, created on first sight.
-
-    It shares the verifier's cache of the issuer's tenants, so a tenant is looked up once per process
-    whether its token was verified at the edge or by the function."""
-    name = claimed_tenant_name(claims, issuer=verifier.issuer, tenant_claim=verifier.tenant_claim)
-    tenant = verifier._tenants.get(name)
-    if tenant is None:
-        with db.connection() as conn:
-            tenant = get_or_create_tenant(conn, name, issuer=verifier.issuer)
-        with verifier._lock:
-            verifier._tenants[name] = tenant
-    return tenant
+    """The tenant of verified claims, in the issuer's namespace, created on first sight (the verifier's
+    cache is shared: a tenant is looked up once per process, at the edge or not)."""
+    return verifier.tenant_named(claimed_tenant_name(claims, verifier), db)

@@ -11,6 +11,7 @@ sight.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import jwt
@@ -92,10 +93,23 @@ class JwtVerifier:
         return claims
 
     def tenant(self, token: str, db: Database) -> Tenant:
-        claims = self.claims(token)
+        """The tenant a token names, after checking the token."""
+        return self.tenant_named(self.tenant_name(self.claims(token)), db)
+
+    def tenant_name(self, claims: Mapping[str, Any]) -> str:
+        """The tenant verified claims name; Unauthorized when the tenant claim is missing or blank."""
         name = claims.get(self.tenant_claim)
         if not isinstance(name, str) or not name.strip():
             raise Unauthorized(f"the token has no {self.tenant_claim!r} claim naming a tenant")
+        return name
+
+    def cached_tenant(self, name: str) -> Tenant | None:
+        """The tenant `name` of this issuer when this process has seen it (no database)."""
+        return self._tenants.get(name)
+
+    def tenant_named(self, name: str, db: Database) -> Tenant:
+        """The tenant `name` in this issuer's namespace, created on first sight, then cached per process
+        (whether its token was verified here or by API Gateway, auth/edge.py)."""
         tenant = self._tenants.get(name)
         if tenant is None:
             with db.connection() as conn:
