@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import psycopg
+from pgvector import HalfVector
+from pgvector.psycopg import register_vector
 from psycopg import sql
 
 from imagesearch.config import DEFAULT_TENANT_ID
@@ -131,6 +133,7 @@ def copy_gallery(
     model_id: str,
 ) -> None:
     """COPY image rows (the first column is the id) and one vector each into images and embeddings."""
+    register_vector(conn)  # the binary halfvec dumper
     names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     with conn.cursor() as cur, cur.copy(sql.SQL("COPY images ({}) FROM STDIN").format(names)) as copy:
         for row in rows:
@@ -141,9 +144,9 @@ def copy_gallery(
             "COPY embeddings (image_id, model_id, tenant_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
         ) as copy,
     ):
-        copy.set_types(["uuid", "text", "uuid", "vector"])
+        copy.set_types(["uuid", "text", "uuid", "halfvec"])  # the column's own type (migration 0005)
         for row, vector in zip(rows, vectors, strict=True):
-            copy.write_row([row[0], model_id, TENANT, vector])
+            copy.write_row([row[0], model_id, TENANT, HalfVector(vector)])
     conn.commit()
 
 

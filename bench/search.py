@@ -199,7 +199,7 @@ def vector_recall(url: str, corpus: Corpus, queries: np.ndarray, ef_search: int)
         for query, truth in zip(queries, exact, strict=True):
             rows = conn.execute(
                 f"SELECT image_id FROM embeddings WHERE model_id = '{MODEL_ID}' AND tenant_id = %s "
-                "ORDER BY embedding::vector(512) <=> %s LIMIT 10",
+                "ORDER BY embedding::halfvec(512) <=> %s::halfvec(512) LIMIT 10",
                 (DEFAULT_TENANT.id, query),
             ).fetchall()
             found = {row[0] for row in rows}

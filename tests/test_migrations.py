@@ -149,3 +149,61 @@ def test_functions_refuse_an_older_schema_then_serve_once_it_is_migrated(
 
         migrate.upgrade(fresh_url)
         assert client.get("/images").status_code == 200
+
+
+def test_halfvec_conversion_keeps_every_vector_and_rebuilds_each_index(fresh_url: str) -> None:
+    """0005 converts stored vectors to halfvec (values kept to float16 precision) and rebuilds each model's
+    partial HNSW index on the halfvec expression; the downgrade goes back to vector the same way."""
+    import numpy as np
+    from pgvector.psycopg import register_vector
+
+    from imagesearch.db.embeddings import index_name
+
+    migrate.upgrade(fresh_url, "0004")
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((5, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    with psycopg.connect(fresh_url, autocommit=True) as conn:
+        register_vector(conn)
+        conn.execute("INSERT INTO models (id, dim, state) VALUES ('m:one', 8, 'active')")
+        conn.execute(
+            f'CREATE INDEX "{index_name("m:one")}" ON embeddings USING hnsw '
+            "((embedding::vector(8)) vector_cosine_ops) WHERE model_id = 'm:one'"
+        )
+        for vector in vectors:
+            image = uuid.uuid4()
+            conn.execute(
+                "INSERT INTO images (id, tenant_id, storage_key, status) VALUES (%s, %s, %s, 'ready')",
+                (image, DEFAULT_TENANT_ID, f"originals/{image}"),
+            )
+            conn.execute(
+                "INSERT INTO embeddings (image_id, model_id, tenant_id, embedding) "
+                "VALUES (%s, 'm:one', %s, %s)",
+                (image, DEFAULT_TENANT_ID, vector),
+            )
+
+    def state() -> tuple[str, str, np.ndarray]:
+        with psycopg.connect(fresh_url) as conn:
+            register_vector(conn)
+            kind = conn.execute(
+                "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+                "WHERE attrelid = 'embeddings'::regclass AND attname = 'embedding'"
+            ).fetchone()
+            definition = conn.execute(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = %s", (index_name("m:one"),)
+            ).fetchone()
+            stored = conn.execute(
+                "SELECT embedding::vector::real[] FROM embeddings ORDER BY created_at"
+            ).fetchall()
+        assert kind and definition
+        return kind[0], definition[0], np.array([row[0] for row in stored], dtype=np.float32)
+
+    migrate.upgrade(fresh_url, "0005")
+    kind, definition, stored = state()
+    assert kind == "halfvec"
+    assert "halfvec_cosine_ops" in definition and "(embedding)::halfvec(8)" in definition
+    assert np.allclose(stored, vectors, atol=1e-3)
+    migrate.downgrade(fresh_url, "0004")
+    kind, definition, stored = state()
+    assert kind == "vector" and "vector_cosine_ops" in definition
+    assert np.allclose(stored, vectors, atol=1e-3)

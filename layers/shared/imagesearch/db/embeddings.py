@@ -26,11 +26,13 @@ def index_name(model_id: str) -> str:
 
 
 def vector_expression(dim: int) -> sql.Composable:
-    """`embedding::vector(dim)`: the expression a model's partial HNSW index is built on.
+    """`embedding::halfvec(dim)`: the expression a model's partial HNSW index is built on.
 
-    Queries must use the same expression and the literal model id for the planner to pick the index.
+    Embeddings are stored as `halfvec` (two bytes a dimension: half the table and index of `vector`, and
+    recall within the index's own variance, bench/halfvec.py; docs/search.md "Storage"). Queries must use
+    the same expression and the literal model id for the planner to pick the index.
     """
-    return sql.SQL("embedding::vector({})").format(sql.Literal(dim))
+    return sql.SQL("embedding::halfvec({})").format(sql.Literal(dim))
 
 
 def stored_vector(model_id: str, dim: int) -> sql.Composable:
@@ -45,7 +47,7 @@ def create_index(conn: psycopg.Connection, model_id: str, dim: int) -> None:
     """The model's partial HNSW index (cosine), if it does not exist yet."""
     conn.execute(
         sql.SQL(
-            "CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw (({expr}) vector_cosine_ops) "
+            "CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw (({expr}) halfvec_cosine_ops) "
             "WITH (m = {m}, ef_construction = {efc}) WHERE model_id = {model}"
         ).format(
             name=sql.Identifier(index_name(model_id)),

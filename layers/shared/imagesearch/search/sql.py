@@ -1,6 +1,6 @@
 """The search SQL: one statement per query, composed from fixed pieces (never from user input).
 
-Vector branch: the model's partial HNSW index (`embedding::vector(dim) <=> q`, `model_id = '<literal>'`, so
+Vector branch: the model's partial HNSW index (`embedding::halfvec(dim) <=> q`, `model_id = '<literal>'`, so
 the planner can match the index), candidates taken in a MATERIALIZED CTE (with `hnsw.iterative_scan =
 relaxed_order` the index may return rows slightly out of order) and re-ranked there with an id tiebreaker.
 Keyword branch: `websearch_to_tsquery` on the weighted tsvector, or a trigram word match on the filename
@@ -116,7 +116,7 @@ def _has_image_filters(shape: QueryShape) -> bool:
 def _query_vector(model: ModelRecord, shape: QueryShape) -> sql.Composable:
     if shape.stored_vector:
         return embeddings.stored_vector(model.id, model.dim)
-    return sql.SQL("%(query_vector)s::vector({dim})").format(dim=sql.Literal(model.dim))
+    return sql.SQL("%(query_vector)s::halfvec({dim})").format(dim=sql.Literal(model.dim))
 
 
 def _vector_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
