@@ -117,3 +117,18 @@ def test_sqs_replay_moves_every_message_back_to_the_live_queue(sqs: Any) -> None
             sqs.delete_message(QueueUrl=live, ReceiptHandle=m["ReceiptHandle"])
     assert sorted(moved) == sorted(bodies)
     assert sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []
+
+
+def test_a_dead_lettered_backfill_message_says_what_it_was() -> None:
+    """`imagesearch dlq list` names back-fill messages (reindex --queue-url) instead of calling them
+    unrecognised; a malformed one says so; S3 events keep their keys."""
+    import uuid
+
+    from imagesearch.ingest.backfill import ReindexMessage
+
+    message = ReindexMessage(model_id="vit-b-32", image_ids=[uuid.uuid4(), uuid.uuid4()])
+    letter = dead_letters.DeadLetter("m1", 5, json.loads(message.body()))
+    assert letter.summary == "back-fill of vit-b-32: 2 images"
+    broken = dead_letters.DeadLetter("m2", 5, {"imagesearch": "reindex", "version": 9})
+    assert broken.summary == "(malformed back-fill message)"
+    assert dead_letters.DeadLetter("m3", 5, {"hello": 1}).summary == "(unrecognised body)"

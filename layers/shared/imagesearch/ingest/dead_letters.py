@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from imagesearch.ingest import backfill
 from imagesearch.ingest.events import UnrecognisedEvent, parse_body
 
 
@@ -19,6 +20,12 @@ class DeadLetter:
 
     @property
     def summary(self) -> str:
+        if backfill.is_ours(self.body):  # `imagesearch reindex --queue-url`'s back-fill messages
+            try:
+                message = backfill.parse_message(self.body)
+            except backfill.MalformedMessage:
+                return "(malformed back-fill message)"
+            return f"back-fill of {message.model_id}: {len(message.image_ids)} images"
         try:
             return ", ".join(event.key for event in parse_body(self.body)) or "(no object)"
         except (UnrecognisedEvent, KeyError, TypeError):
