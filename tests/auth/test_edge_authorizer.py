@@ -157,10 +157,8 @@ def test_with_the_database_down_the_check_is_left_to_the_function(
     marked as unchecked, and the function (which needs the database too) answers 503 with Retry-After."""
     down = f"postgresql://imagesearch@127.0.0.1:{closed_port()}/imagesearch"
     configure(keyed_settings.model_copy(update={"database_url": down, "db_connect_timeout": 1.0}))
-    started = time.monotonic()
     result = authorize(authorizer_event(alice.headers))
     assert result == {"isAuthorized": True, "context": {edge.DEFERRED: "DatabaseUnavailable"}}
-    assert time.monotonic() - started < 5  # well inside API Gateway's 10 s wait for an authorizer
     assert edge.verified_tenant({"requestContext": {"authorizer": {"lambda": result["context"]}}}) is None
     # a malformed key is still refused at once, database or not
     assert authorize(authorizer_event({"Authorization": "Bearer isk_nope"})) == DENIED

@@ -3,8 +3,6 @@ with a valid key or token the deep check; with auth off every caller gets the de
 
 from __future__ import annotations
 
-import time
-
 from edge_events import call, http_event
 from fastapi.testclient import TestClient
 from support.auth import Caller
@@ -47,12 +45,12 @@ def test_credentials_that_do_not_hold_are_401_not_a_shallow_answer(client: TestC
 
 def test_the_shallow_answer_holds_with_the_database_unreachable(keyed_settings: Settings) -> None:
     configure(keyed_settings.model_copy(update={"database_url": DOWN, "db_connect_timeout": 2.0}))
+    runtime = get_runtime()
     with TestClient(local_app(), raise_server_exceptions=False) as client:
-        started = time.monotonic()
         for _ in range(20):
             response = client.get("/health")
             assert response.status_code == 200 and response.json() == SHALLOW
-        assert time.monotonic() - started < 2  # never waited for a connection
+        assert "database" not in runtime._parts  # never built a pool, so never waited for a connection
         # a caller with a key asks for the deep check: the key cannot be checked and the check says why
         response = client.get("/health", headers={"X-API-Key": "isk_0123456789ab_" + "x" * 43})
         assert response.status_code == 503
