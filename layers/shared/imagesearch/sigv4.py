@@ -131,10 +131,39 @@ def presign_get(
     if (scheme, host.rsplit(":", 1)[-1]) in (("https", "443"), ("http", "80")):
         host = host.rsplit(":", 1)[0]
 
+    canonical_path = quote(path, safe="/~")
+    query = _presigned_query(
+        host,
+        canonical_path,
+        service="s3",
+        region=region,
+        credentials=credentials,
+        expires_in=expires_in,
+        payload_hash="UNSIGNED-PAYLOAD",
+        now=now,
+    )
+    return f"{scheme}://{host}{canonical_path}?{query}"
+
+
+def _presigned_query(
+    host: str,
+    canonical_path: str,
+    *,
+    service: str,
+    region: str,
+    credentials: Credentials,
+    expires_in: int,
+    payload_hash: str,
+    now: datetime | None,
+    leading: Mapping[str, str] | None = None,
+) -> str:
+    """The query string of a presigned GET of `host` + `canonical_path` (SigV4 query authentication), as
+    botocore orders it: the `leading` parameters, the X-Amz-* ones, then the signature."""
     moment = (now or datetime.now(UTC)).astimezone(UTC)
     stamp, day = moment.strftime("%Y%m%dT%H%M%SZ"), moment.strftime("%Y%m%d")
-    scope = f"{day}/{region}/s3/aws4_request"
+    scope = f"{day}/{region}/{service}/aws4_request"
     params = {
+        **(leading or {}),
         "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
         "X-Amz-Credential": f"{credentials.access_key}/{scope}",
         "X-Amz-Date": stamp,
@@ -144,19 +173,18 @@ def presign_get(
     if credentials.token:
         params["X-Amz-Security-Token"] = credentials.token
     canonical_query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(params.items()))
-    canonical_path = quote(path, safe="/~")
     canonical_request = "\n".join(
-        ["GET", canonical_path, canonical_query, f"host:{host}", "", "host", "UNSIGNED-PAYLOAD"]
+        ["GET", canonical_path, canonical_query, f"host:{host}", "", "host", payload_hash]
     )
     to_sign = "\n".join(
         ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
     )
     signing_key = ("AWS4" + credentials.secret_key).encode()
-    for part in (day, region, "s3", "aws4_request"):
+    for part in (day, region, service, "aws4_request"):
         signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
     signature = hmac.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
-    query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in params.items())  # botocore's order
-    return f"{scheme}://{host}{canonical_path}?{query}&X-Amz-Signature={signature}"
+    query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in params.items())
+    return f"{query}&X-Amz-Signature={signature}"
 
 
 def _encode(value: str) -> str:
@@ -172,31 +200,16 @@ def rds_auth_token(
     """The IAM authentication token of RDS and RDS Proxy for `user` at host:port, as botocore's
     `generate_db_auth_token` makes it: a presigned `connect` request without its scheme, valid 15 minutes.
     It is the password of one new connection (over TLS); nothing is sent to AWS to make it."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    stamp, day = moment.strftime("%Y%m%dT%H%M%SZ"), moment.strftime("%Y%m%d")
-    scope = f"{day}/{region}/rds-db/aws4_request"
     netloc = f"{host}:{port}"
-    params = {
-        "Action": "connect",
-        "DBUser": user,
-        "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-        "X-Amz-Credential": f"{credentials.access_key}/{scope}",
-        "X-Amz-Date": stamp,
-        "X-Amz-Expires": str(RDS_TOKEN_SECONDS),
-        "X-Amz-SignedHeaders": "host",
-    }
-    if credentials.token:
-        params["X-Amz-Security-Token"] = credentials.token
-    canonical_query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(params.items()))
-    canonical_request = "\n".join(
-        ["GET", "/", canonical_query, f"host:{netloc}", "", "host", hashlib.sha256(b"").hexdigest()]
+    query = _presigned_query(
+        netloc,
+        "/",
+        service="rds-db",
+        region=region,
+        credentials=credentials,
+        expires_in=RDS_TOKEN_SECONDS,
+        payload_hash=hashlib.sha256(b"").hexdigest(),
+        now=now,
+        leading={"Action": "connect", "DBUser": user},
     )
-    to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
-    )
-    signing_key = ("AWS4" + credentials.secret_key).encode()
-    for part in (day, region, "rds-db", "aws4_request"):
-        signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
-    query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in params.items())  # botocore's order
-    return f"{netloc}/?{query}&X-Amz-Signature={signature}"
+    return f"{netloc}/?{query}"
