@@ -10,10 +10,14 @@ distribution's RECORD, so nothing is in two layers and nothing is left out (chec
 
 from __future__ import annotations
 
-import re
 import shutil
 import sys
 from pathlib import Path
+
+# prune.py sits beside this script (the Makefile runs both from this directory); its reading of the
+# installed distributions is the one both use.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from prune import distributions, normalise  # noqa: E402
 
 # The requirements (layers/deps/requirements.txt) of each layer besides the core, which has the rest.
 LAYERS: dict[str, set[str]] = {
@@ -21,21 +25,6 @@ LAYERS: dict[str, set[str]] = {
     "http": {"fastapi", "mangum", "python-multipart", "pyjwt"},  # upload and search
     "heif": {"pillow-heif"},  # upload, embed (and search by HEIC picture, a parameter)
 }
-
-
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def distributions(staging: Path) -> dict[str, Path]:
-    """Normalised distribution name -> its .dist-info directory."""
-    found = {}
-    for info in staging.glob("*.dist-info"):
-        for line in (info / "METADATA").read_text("utf-8").splitlines():
-            if line.startswith("Name:"):
-                found[normalise(line.split(":", 1)[1].strip())] = info
-                break
-    return found
 
 
 def requires(info: Path, present: set[str]) -> set[str]:
