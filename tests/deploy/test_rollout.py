@@ -30,7 +30,7 @@ import httpx
 import pytest
 from botocore.config import Config
 from fastapi.testclient import TestClient
-from support.aws import bucket_with_queue
+from support.aws import bucket_with_queue, sqs_record
 from support.bundles import variant_bundle
 from support.images import make_image
 from support.live import free_port
@@ -115,27 +115,13 @@ def drain(moto: Moto) -> int:
             time.sleep(0.05)
             continue
         idle = 0
-        event = {"Records": [_record(m) for m in messages]}
+        event = {"Records": [sqs_record(m) for m in messages]}
         result = handler(event, LocalLambdaContext(function_name="imagesearch-embed"))
         assert result == {"batchItemFailures": []}, result
         for message in messages:
             moto.sqs.delete_message(QueueUrl=moto.queue_url, ReceiptHandle=message["ReceiptHandle"])
         delivered += len(messages)
     return delivered
-
-
-def _record(message: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message["Attributes"],
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ingest",
-        "awsRegion": "us-east-1",
-    }
 
 
 @dataclass

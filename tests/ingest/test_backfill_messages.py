@@ -14,14 +14,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from support.events import s3_event, sqs_event
-from support.images import make_image
+from support.events import sqs_event
+from support.ingest import FlakyStorage, embedded_image
 
 from imagesearch.auth.tenant import get_or_create_tenant
 from imagesearch.config import DEFAULT_TENANT_ID, Settings
 from imagesearch.db import Database
 from imagesearch.db import model_records as records
-from imagesearch.errors import StorageUnavailable
 from imagesearch.local.context import LocalLambdaContext
 from imagesearch.local.functions import load_function
 from imagesearch.local.postgres import EmbeddedPostgres
@@ -58,22 +57,6 @@ def handler(settings: Settings, db: Database) -> Handler:
     return invoke
 
 
-def ready_image(
-    handler: Handler, db: Database, storage: ObjectStorage, *, color: str, tenant_id: str = DEFAULT_TENANT_ID
-) -> uuid.UUID:
-    """An image uploaded and embedded through the embed function, as the upload path leaves it."""
-    image_id = uuid.uuid4()
-    key = f"originals/{tenant_id}/{image_id}"
-    with db.connection() as conn:
-        conn.execute(
-            "INSERT INTO images (id, tenant_id, storage_key, filename) VALUES (%s, %s, %s, 'x.png')",
-            (image_id, tenant_id, key),
-        )
-    info = storage.put(key, make_image(color=color), content_type="image/png")
-    assert handler(sqs_event(s3_event(key, size=info.size, etag=info.etag))) == {"batchItemFailures": []}
-    return image_id
-
-
 def register(db: Database, bundle: Path | str, model_id: str = MODEL_B) -> None:
     """Register a model as `imagesearch reindex` does from another process (this registry is not told)."""
     with db.connection() as conn:
@@ -105,7 +88,7 @@ def failures(result: dict[str, Any]) -> list[str]:
 def test_a_message_backfills_its_images_and_a_duplicate_changes_nothing(
     handler: Handler, db: Database, storage: ObjectStorage, bundle_b: Path
 ) -> None:
-    ids = [ready_image(handler, db, storage, color=c) for c in ("red", "green", "blue")]
+    ids = [embedded_image(handler, db, storage, color=c) for c in ("red", "green", "blue")]
     register(db, bundle_b)
 
     assert handler(sqs_event(reindex_body(*ids))) == {"batchItemFailures": []}
@@ -127,10 +110,10 @@ def test_only_ready_images_are_backfilled_whatever_their_tenant(
 ) -> None:
     with db.connection() as conn:
         other_tenant = str(get_or_create_tenant(conn, "other").id)
-    mine = ready_image(handler, db, storage, color="red")
-    theirs = ready_image(handler, db, storage, color="blue", tenant_id=other_tenant)
-    failed = ready_image(handler, db, storage, color="green")
-    deleted = ready_image(handler, db, storage, color="yellow")
+    mine = embedded_image(handler, db, storage, color="red")
+    theirs = embedded_image(handler, db, storage, color="blue", tenant_id=other_tenant)
+    failed = embedded_image(handler, db, storage, color="green")
+    deleted = embedded_image(handler, db, storage, color="yellow")
     pending = uuid.uuid4()
     with db.connection() as conn:
         conn.execute("UPDATE images SET status = 'failed' WHERE id = %s", (failed,))
@@ -151,7 +134,7 @@ def test_only_ready_images_are_backfilled_whatever_their_tenant(
 def test_messages_for_a_model_that_is_gone_or_retired_are_acknowledged(
     handler: Handler, db: Database, storage: ObjectStorage, bundle_b: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    image = ready_image(handler, db, storage, color="red")
+    image = embedded_image(handler, db, storage, color="red")
     register(db, bundle_b)
     first = get_runtime().configured_model.model_id
     with db.connection() as conn:  # B was active for a while, then A again: B is retired
@@ -186,7 +169,7 @@ NOT_JSON_OBJECTS = ["not json", "[1, 2]", "null", '"reindex"']
 def test_malformed_messages_are_dropped_and_logged_and_the_rest_of_the_batch_proceeds(
     handler: Handler, db: Database, storage: ObjectStorage, bundle_b: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    image = ready_image(handler, db, storage, color="red")
+    image = embedded_image(handler, db, storage, color="red")
     register(db, bundle_b)
     event = sqs_event(*GARBAGE, reindex_body(image))
     for body in NOT_JSON_OBJECTS:
@@ -204,26 +187,10 @@ def test_malformed_messages_are_dropped_and_logged_and_the_rest_of_the_batch_pro
     assert messages.count("unrecognised message dropped") == len(NOT_JSON_OBJECTS)
 
 
-class FlakyStorage:
-    """The real storage, except that downloads of some keys fail as if S3 answered 503."""
-
-    def __init__(self, inner: ObjectStorage, failing: set[str]) -> None:
-        self._inner = inner
-        self.failing = failing
-
-    def get(self, key: str) -> bytes:
-        if key in self.failing:
-            raise StorageUnavailable("injected: S3 answered 503")
-        return self._inner.get(key)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
 def test_a_storage_fault_fails_only_its_message_which_redelivery_finishes(
     handler: Handler, db: Database, storage: ObjectStorage, bundle_b: Path
 ) -> None:
-    flaky, fine, other = (ready_image(handler, db, storage, color=c) for c in ("red", "green", "blue"))
+    flaky, fine, other = (embedded_image(handler, db, storage, color=c) for c in ("red", "green", "blue"))
     register(db, bundle_b)
     runtime = get_runtime()
     flaky_storage = FlakyStorage(runtime.storage, failing={f"originals/{DEFAULT_TENANT_ID}/{flaky}"})
@@ -243,7 +210,7 @@ def test_a_storage_fault_fails_only_its_message_which_redelivery_finishes(
 def test_a_bundle_that_cannot_be_opened_fails_the_message_until_it_can(
     handler: Handler, db: Database, storage: ObjectStorage, bundle_b: Path, tmp_path: Path
 ) -> None:
-    image = ready_image(handler, db, storage, color="red")
+    image = embedded_image(handler, db, storage, color="red")
     register(db, tmp_path / "not-uploaded-yet")
     event = sqs_event(reindex_body(image))
 
@@ -257,7 +224,7 @@ def test_a_bundle_that_cannot_be_opened_fails_the_message_until_it_can(
 def test_the_database_down_fails_the_message(
     handler: Handler, db: Database, storage: ObjectStorage, bundle_b: Path, postgres: EmbeddedPostgres
 ) -> None:
-    image = ready_image(handler, db, storage, color="red")
+    image = embedded_image(handler, db, storage, color="red")
     register(db, bundle_b)
     event = sqs_event(reindex_body(image))
     postgres.stop()
@@ -275,12 +242,12 @@ def test_an_upload_saved_after_a_model_joined_gets_its_vector_too(
 ) -> None:
     # GIVEN a warm embed function, whose list of models (re-read every minute) holds only A
     first = get_runtime().configured_model.model_id
-    ready_image(handler, db, storage, color="red")
+    embedded_image(handler, db, storage, color="red")
     assert [m.model_id for m in get_runtime().models.embedding_models()] == [first]
     # WHEN the operator's reindex registers B (another process), then an upload arrives at once
     register(db, bundle_b)
     register(db, "/nowhere/broken-bundle", model_id="broken-model")
-    image = ready_image(handler, db, storage, color="blue")
+    image = embedded_image(handler, db, storage, color="blue")
     # THEN it gets B's vector as well (a back-fill that had already passed it would miss it otherwise);
     # a model whose bundle cannot be opened here does not hold it up
     assert image in vectors(db, first) and image in vectors(db, MODEL_B)

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from support.events import eventbridge_event, s3_event, sample, sqs_event
 from support.images import encode, make_image, make_picture, png_header_claiming
+from support.ingest import FlakyStorage
 
 from imagesearch.config import DEFAULT_TENANT_ID, Settings
 from imagesearch.db import Database
@@ -427,22 +428,6 @@ def test_replaced_object_is_processed_again(handler: Handler, db: Database, stor
     handler(sqs_event(put(storage, key, make_image(size=(80, 40)))))
     assert record(db, image_id)["width"] == 80
     assert embedding_count(db, image_id) == 1
-
-
-class FlakyStorage:
-    """The real storage, except that downloads of some keys fail as if S3 answered 503."""
-
-    def __init__(self, inner: ObjectStorage, failing: set[str]) -> None:
-        self._inner = inner
-        self.failing = failing
-
-    def get(self, key: str) -> bytes:
-        if key in self.failing:
-            raise StorageUnavailable("injected: S3 answered 503")
-        return self._inner.get(key)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
 
 
 def test_a_transient_fault_fails_only_its_message_and_redelivery_succeeds(

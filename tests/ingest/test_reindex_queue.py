@@ -14,11 +14,11 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
-from support.events import s3_event, sqs_event
-from support.images import make_image
+from support.events import sqs_event
+from support.ingest import embedded_image
 
 from imagesearch.cli.main import main
-from imagesearch.config import DEFAULT_TENANT_ID, Settings
+from imagesearch.config import Settings
 from imagesearch.db import Database
 from imagesearch.db import model_records as records
 from imagesearch.errors import ImageSearchError
@@ -66,20 +66,10 @@ def rollout(settings: Settings, db: Database, aws: dict[str, Any], tmp_path: Pat
 def ready_images(db: Database, storage: ObjectStorage, count: int) -> list[uuid.UUID]:
     """`count` images uploaded and embedded by the embed function (with the active model, A)."""
     embed = load_function("embed").handler
-    ids = []
-    for n in range(count):
-        image_id = uuid.uuid4()
-        key = f"originals/{DEFAULT_TENANT_ID}/{image_id}"
-        with db.connection() as conn:
-            conn.execute(
-                "INSERT INTO images (id, tenant_id, storage_key, filename) VALUES (%s, %s, %s, 'x.png')",
-                (image_id, DEFAULT_TENANT_ID, key),
-            )
-        info = get_runtime().storage.put(key, make_image(size=(40 + n, 40)), content_type="image/png")
-        event = sqs_event(s3_event(key, size=info.size, etag=info.etag))
-        assert embed(event, LocalLambdaContext()) == {"batchItemFailures": []}
-        ids.append(image_id)
-    return ids
+    return [
+        embedded_image(lambda event: embed(event, LocalLambdaContext()), db, storage, size=(40 + n, 40))
+        for n in range(count)
+    ]
 
 
 def drain(aws: dict[str, Any]) -> list[dict[str, Any]]:

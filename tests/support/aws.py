@@ -25,3 +25,19 @@ def bucket_with_queue(s3: Any, sqs: Any, bucket: str) -> str:
     )
     sqs.purge_queue(QueueUrl=queue_url)
     return queue_url
+
+
+def sqs_record(message: dict[str, Any]) -> dict[str, Any]:
+    """An SQS message (as receive_message returns it, with its attributes) as the event source mapping
+    hands it to a function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message["Attributes"],
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ingest",
+        "awsRegion": "us-east-1",
+    }

@@ -22,7 +22,7 @@ from imagesearch.local.context import LocalLambdaContext
 from imagesearch.local.functions import load_function
 from imagesearch.local.server import local_app
 from imagesearch.runtime import configure, reset
-from support.aws import bucket_with_queue
+from support.aws import bucket_with_queue, sqs_record
 from support.faulty_s3 import FaultyS3Proxy, faulty_s3
 from support.live import free_port, serving
 from support.moto_server import RestartableMotoServer
@@ -64,7 +64,7 @@ class EventSourceMapping:
             if not messages:
                 time.sleep(0.05)
                 continue
-            event = {"Records": [_record(m) for m in messages]}
+            event = {"Records": [sqs_record(m) for m in messages]}
             try:
                 result = self.handler(event, LocalLambdaContext(function_name="imagesearch-embed"))
                 failed = {str(f["itemIdentifier"]) for f in result["batchItemFailures"]}
@@ -75,21 +75,6 @@ class EventSourceMapping:
             for message in messages:
                 if message["MessageId"] not in failed:
                     self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
-
-
-def _record(message: dict[str, Any]) -> dict[str, Any]:
-    """An SQS message as the event source mapping hands it to a function."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message["Attributes"],
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ingest",
-        "awsRegion": "us-east-1",
-    }
 
 
 @dataclass
