@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from support.ingest import Handler
 
 from imagesearch.config import Settings
 from imagesearch.db import Database
 from imagesearch.ingest.processor import Ingestor
+from imagesearch.local.context import LocalLambdaContext
 from imagesearch.local.functions import load_function
 from imagesearch.runtime import get_runtime
 from imagesearch.storage import ObjectStorage
@@ -35,3 +37,15 @@ def storage(settings: Settings) -> ObjectStorage:
 @pytest.fixture
 def ingestor(settings: Settings, db: Database) -> Ingestor:
     return get_runtime().ingestor
+
+
+@pytest.fixture
+def handler(settings: Settings, db: Database) -> Handler:
+    """The embed function's handler, called with an event as Lambda calls it."""
+    function = load_function("embed").handler
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = function(event, LocalLambdaContext(function_name="embed"))
+        return result
+
+    return invoke

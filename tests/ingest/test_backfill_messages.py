@@ -6,55 +6,30 @@ from __future__ import annotations
 
 import copy
 import logging
-import shutil
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from support.bundles import variant_bundle
 from support.events import sqs_event
-from support.ingest import FlakyStorage, embedded_image
+from support.ingest import FlakyStorage, Handler, embedded_image
 
 from imagesearch.auth.tenant import get_or_create_tenant
-from imagesearch.config import DEFAULT_TENANT_ID, Settings
+from imagesearch.config import DEFAULT_TENANT_ID
 from imagesearch.db import Database
 from imagesearch.db import model_records as records
-from imagesearch.local.context import LocalLambdaContext
-from imagesearch.local.functions import load_function
 from imagesearch.local.postgres import EmbeddedPostgres
-from imagesearch.model.manifest import load_manifest, write_manifest
 from imagesearch.runtime import configure, get_runtime
 from imagesearch.storage import ObjectStorage
 
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
 MODEL_B = "demo-variant-b"
-
-
-def variant_bundle(source: Path, target: Path, model_id: str) -> Path:
-    """A copy of a bundle as another model: its own id, its images normalised differently (so its vectors
-    differ), the same verified files. A second model without torch."""
-    shutil.copytree(source, target)
-    manifest = load_manifest(target)
-    write_manifest(manifest.model_copy(update={"model_id": model_id, "mean": (0.5, 0.5, 0.5)}), target)
-    return target
 
 
 @pytest.fixture(scope="session")
 def bundle_b(tmp_path_factory: pytest.TempPathFactory, model_bundle: Path) -> Path:
     return variant_bundle(model_bundle, tmp_path_factory.mktemp("model-b") / "bundle", MODEL_B)
-
-
-@pytest.fixture
-def handler(settings: Settings, db: Database) -> Handler:
-    function = load_function("embed").handler
-
-    def invoke(event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = function(event, LocalLambdaContext(function_name="embed"))
-        return result
-
-    return invoke
 
 
 def register(db: Database, bundle: Path | str, model_id: str = MODEL_B) -> None:

@@ -12,29 +12,14 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from support.events import eventbridge_event, s3_event, sample, sqs_event
 from support.images import encode, make_image, make_picture, png_header_claiming
-from support.ingest import FlakyStorage
+from support.ingest import FlakyStorage, Handler
 
 from imagesearch.config import DEFAULT_TENANT_ID, Settings
 from imagesearch.db import Database
 from imagesearch.errors import StorageUnavailable
-from imagesearch.local.context import LocalLambdaContext
-from imagesearch.local.functions import load_function
 from imagesearch.local.server import local_app
 from imagesearch.runtime import configure, get_runtime
 from imagesearch.storage import ObjectStorage
-
-Handler = Callable[[dict[str, Any]], dict[str, Any]]
-
-
-@pytest.fixture
-def handler(settings: Settings, db: Database) -> Handler:
-    function = load_function("embed").handler
-
-    def invoke(event: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = function(event, LocalLambdaContext(function_name="embed"))
-        return result
-
-    return invoke
 
 
 @pytest.fixture

@@ -13,6 +13,9 @@ from imagesearch.storage import ObjectStorage
 from support.events import s3_event, sqs_event
 from support.images import make_image
 
+# The embed function's handler as the tests call it: an event in, its result out.
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
 
 class FlakyStorage:
     """The real storage, except that downloads of some keys fail as if S3 answered 503."""
@@ -31,7 +34,7 @@ class FlakyStorage:
 
 
 def embedded_image(
-    embed: Callable[[dict[str, Any]], dict[str, Any]],
+    embed: Handler,
     db: Database,
     storage: ObjectStorage,
     *,
