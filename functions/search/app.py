@@ -17,7 +17,16 @@ from imagesearch.logs import logger
 from imagesearch.observability import metrics, tracer
 from imagesearch.runtime import prepare_at_init
 from imagesearch.search.plan import plan_search
-from imagesearch.search.schemas import SearchFilters, SearchRequest, SearchResponse
+from imagesearch.search.recommend import recommend_plan
+from imagesearch.search.schemas import (
+    MAX_EXAMPLES,
+    RecommendOptions,
+    RecommendRequest,
+    SearchFilters,
+    SearchRequest,
+    SearchResponse,
+    effective_cutoff,
+)
 
 app = create_app("imagesearch search")
 
@@ -34,7 +43,47 @@ def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) ->
         filters=body.filters,
         min_score=body.min_score,
         explain=body.explain,
+        cutoff=effective_cutoff(body.cutoff, body.sort, body.min_score),
+        sort=body.sort,
+        facets=body.facets,
+        diversity=body.diversity,
+        collapse=body.collapse == "duplicates",
     )
+    return json_response(service.search(tenant, plan, cursor=body.cursor))
+
+
+@app.post("/recommend", response_model=SearchResponse, tags=["search"])
+def recommend(body: RecommendRequest, tenant: TenantDep, service: SearchServiceDep) -> Response:
+    """More like the positive examples, less like the negative ones (stored images or texts)."""
+    plan = recommend_plan(service, tenant, body)
+    return json_response(service.search(tenant, plan, cursor=body.cursor))
+
+
+@app.post("/recommend/images", response_model=SearchResponse, tags=["search"])
+def recommend_by_images(
+    tenant: TenantDep,
+    service: SearchServiceDep,
+    settings: SettingsDep,
+    positive: Annotated[list[UploadFile], File(description="pictures to find more like")] = [],  # noqa: B006
+    negative: Annotated[list[UploadFile], File(description="pictures to find fewer like")] = [],  # noqa: B006
+    request: Annotated[
+        str | None,
+        Form(max_length=100_000, description="a POST /recommend body as JSON; its lists may be empty"),
+    ] = None,
+) -> Response:
+    """Recommend with uploaded pictures as examples (embedded with the image tower, never stored), beside
+    any stored-image or text examples in `request`."""
+    if len(positive) + len(negative) > MAX_EXAMPLES:
+        raise InvalidRequest(f"at most {MAX_EXAMPLES} examples, positive and negative together")
+    try:
+        body = RecommendOptions.model_validate_json(request or "{}")
+    except ValueError as e:
+        raise InvalidRequest(f"request: {e}") from None
+    positives, negatives = (
+        [service.by_image(read_upload(file, settings.max_upload_bytes)) for file in files]
+        for files in (positive, negative)
+    )
+    plan = recommend_plan(service, tenant, body, uploaded=(positives, negatives))
     return json_response(service.search(tenant, plan, cursor=body.cursor))
 
 

@@ -74,6 +74,12 @@ class SearchStrategy(BaseModel):
     weight_vector: Annotated[float, Field(ge=0)] = 1.0
     weight_keyword: Annotated[float, Field(ge=0)] = 1.0
     rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
+    # cutoff: auto cuts a branch at its largest drop past `cutoff_min_results` when that drop is at least
+    # `cutoff_gap` times the mean drop between neighbouring candidates (bench/relevance.py tunes it).
+    cutoff_gap: Annotated[float, Field(ge=0)] = 3.0
+    cutoff_min_results: Annotated[int, Field(ge=1, le=1000)] = 1
+    # collapse: duplicates groups results whose vectors are at least this similar (cosine).
+    duplicate_similarity: Annotated[float, Field(ge=0, le=1)] = 0.95
     endpoint: str | None = Field(default=None, description="another deployment's POST /search URL")
     api_key: str | None = Field(default=None, description="credentials for `endpoint`", repr=False)
 
@@ -178,6 +184,9 @@ class Settings(BaseSettings):
     search_weight_vector: Annotated[float, Field(ge=0)] = 1.0
     search_weight_keyword: Annotated[float, Field(ge=0)] = 1.0
     search_rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
+    search_cutoff_gap: Annotated[float, Field(ge=0)] = 3.0
+    search_cutoff_min_results: Annotated[int, Field(ge=1, le=1000)] = 1
+    search_duplicate_similarity: Annotated[float, Field(ge=0, le=1)] = 0.95
     query_cache_size: Annotated[int, Field(ge=0)] = 1024
 
     # --- shadow mode: a candidate strategy run beside the live one on sampled requests ---
@@ -249,6 +258,9 @@ class Settings(BaseSettings):
             weight_vector=self.search_weight_vector,
             weight_keyword=self.search_weight_keyword,
             rrf_k=self.search_rrf_k,
+            cutoff_gap=self.search_cutoff_gap,
+            cutoff_min_results=self.search_cutoff_min_results,
+            duplicate_similarity=self.search_duplicate_similarity,
         )
 
     @field_validator("shadow_strategy")

@@ -43,6 +43,14 @@ def stored_vector(model_id: str, dim: int) -> sql.Composable:
     ).format(expr=vector_expression(dim), model=sql.Literal(model_id))
 
 
+def stored_vectors(model_id: str, dim: int) -> sql.Composed:
+    """Image ids and vectors (pgvector's binary halfvec) of images `%(ids)s` of tenant `%(tenant)s`."""
+    return sql.SQL(
+        "SELECT image_id, halfvec_send({expr}) FROM embeddings "
+        "WHERE image_id = ANY(%(ids)s::uuid[]) AND model_id = {model} AND tenant_id = %(tenant)s"
+    ).format(expr=vector_expression(dim), model=sql.Literal(model_id))
+
+
 def create_index(conn: psycopg.Connection, model_id: str, dim: int) -> None:
     """The model's partial HNSW index (cosine), if it does not exist yet."""
     conn.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -11,10 +12,19 @@ import numpy as np
 
 from imagesearch.errors import InvalidRequest
 from imagesearch.images.schemas import strip_control_characters
-from imagesearch.search.schemas import SearchFilters, SearchMode
+from imagesearch.search.schemas import Cutoff, SearchFilters, SearchMode, Sort
 
 # Keyword queries past this many characters are cut: websearch_to_tsquery of a novel helps no one.
 MAX_KEYWORD_QUERY = 1000
+
+
+@dataclass(frozen=True)
+class Examples:
+    """The examples of a best-score recommendation: unit vectors, which are positive, and their weights."""
+
+    vectors: np.ndarray = field(compare=False)  # (n, dim) float32
+    positive: tuple[bool, ...]
+    weights: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -29,7 +39,14 @@ class SearchPlan:
     after: tuple[float, UUID] | None = None  # the (score, id) a cursor points after
     min_score: float | None = None
     explain: bool = False
-    exclude_query_image: bool = False
+    exclude: tuple[UUID, ...] = ()  # images left out of the results (the examples themselves)
+    cutoff: Cutoff = "none"
+    sort: Sort = "relevance"
+    facets: tuple[str, ...] = ()
+    diversity: float = 0.0
+    collapse: bool = False  # one result per group of near-duplicates
+    examples: Examples | None = None  # best-score recommendation: these replace the query vector
+    example_key: str | None = None  # what the examples were (for cursors)
 
     @property
     def uses_vectors(self) -> bool:
@@ -38,7 +55,18 @@ class SearchPlan:
     @property
     def uses_stored_vector(self) -> bool:
         """The query vector is a stored image's, read by the statement itself (no model run)."""
-        return self.uses_vectors and self.query_vector is None and self.query_image is not None
+        return (
+            self.uses_vectors
+            and self.query_vector is None
+            and self.query_image is not None
+            and self.examples is None
+        )
+
+    @property
+    def pooled(self) -> bool:
+        """Diversity and collapse re-order a pool of the best results in Python: its rows carry their
+        vectors, and pages are positions in the new order."""
+        return self.diversity > 0 or self.collapse
 
     @property
     def uses_keywords(self) -> bool:
@@ -51,7 +79,19 @@ class SearchPlan:
 
     def fingerprint(self, model_id: str) -> str:
         """Ties a cursor to the query it came from."""
-        parts = [self.mode, self.text, str(self.query_image), self.filters.model_dump_json(), model_id]
+        parts = [
+            self.mode,
+            self.text,
+            str(self.query_image),
+            self.filters.model_dump_json(),
+            model_id,
+            self.cutoff,
+            self.sort,
+            self.min_score,
+            self.diversity,
+            self.collapse,
+            self.example_key,
+        ]
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:16]
 
 
@@ -72,6 +112,11 @@ def plan_search(
     min_score: float | None = None,
     explain: bool = False,
     query_vector: np.ndarray | None = None,
+    cutoff: Cutoff = "none",
+    sort: Sort = "relevance",
+    facets: Sequence[str] | None = None,
+    diversity: float = 0.0,
+    collapse: bool = False,
 ) -> SearchPlan:
     """The plan of a text, stored-image or uploaded-picture query (InvalidRequest when nothing is left
     to search with)."""
@@ -90,5 +135,10 @@ def plan_search(
         offset=offset or 0,
         min_score=min_score,
         explain=explain,
-        exclude_query_image=image_id is not None,
+        exclude=(image_id,) if image_id is not None else (),
+        cutoff=cutoff,
+        sort=sort,
+        facets=tuple(facets or ()),
+        diversity=diversity,
+        collapse=collapse,
     )

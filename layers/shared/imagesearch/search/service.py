@@ -19,9 +19,10 @@ from imagesearch.errors import Conflict, NotFound
 from imagesearch.images import object_keys, repository
 from imagesearch.model.registry import ModelRegistry
 from imagesearch.observability import SEARCH_LATENCY, metrics, tracer
+from imagesearch.search import rerank
 from imagesearch.search.cursor import decode_cursor, encode_cursor
 from imagesearch.search.plan import SearchPlan
-from imagesearch.search.schemas import Explain, SearchResponse, SearchResult
+from imagesearch.search.schemas import CutoffExplain, Explain, SearchResponse, SearchResult
 from imagesearch.search.shadow import CandidateRun, ShadowRunner
 from imagesearch.search.shadow_candidates import remote_ranking
 from imagesearch.search.sql import SearchQuery, search_query
@@ -42,6 +43,16 @@ class Hit:
     id: UUID
     score: float
     row: dict[str, Any]
+    duplicates: int | None = None  # collapse: the near-duplicates this result stands for
+
+
+@dataclass
+class Ranked:
+    """A statement's answer: the hits (limit + 1, or the pool) and what rode along on its rows."""
+
+    hits: list[Hit]
+    facets: dict[str, Any] | None = None
+    cut: list[dict[str, Any]] | None = None
 
 
 class SearchService:
@@ -78,14 +89,22 @@ class SearchService:
         # Shadow mode samples first pages only; the candidate runs while the live query does.
         shadow = self.shadow if plan.after is None and self.shadow and self.shadow.sampled() else None
         candidate = shadow.start(self._candidate(tenant, plan, shadow.candidate)) if shadow else None
-        hits = self.run(tenant, plan, self.strategy, record=record)
+        ranked = self.execute(tenant, plan, self.strategy, record=record)
         live_ms = (time.perf_counter() - started) * 1000
-        if not hits and plan.query_image is not None and plan.after is None:
+        hits = ranked.hits
+        if not hits and plan.query_image is not None and plan.after is None and plan.examples is None:
             self._check_query_image(tenant, plan.query_image, record)
-        page = hits[: plan.limit]
-        next_cursor = None
-        if len(hits) > plan.limit:
-            next_cursor = encode_cursor(page[-1].score, page[-1].id, fingerprint)
+        if plan.pooled:  # a page of the re-ordered pool; the cursor holds the position after it
+            start = int(plan.after[0]) if plan.after else plan.offset
+            hits = self._reorder(hits, plan, record.dim)
+            page = hits[start : start + plan.limit]
+            more = len(hits) > start + plan.limit
+            next_cursor = encode_cursor(float(start + plan.limit), page[-1].id, fingerprint) if more else None
+        else:
+            page = hits[: plan.limit]
+            next_cursor = None
+            if len(hits) > plan.limit:
+                next_cursor = encode_cursor(float(page[-1].row["sort_key"]), page[-1].id, fingerprint)
         if shadow is not None and candidate is not None:
             shadow.finish(
                 candidate,
@@ -105,18 +124,31 @@ class SearchService:
             took_ms=round(took_ms, 2),
             model=record.id,
             mode=plan.mode,
+            facets=ranked.facets,
+            cutoff=[self._cut_explain(c) for c in ranked.cut] if ranked.cut else None,
         )
 
     def run(
         self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy, *, record: ModelRecord | None = None
     ) -> list[Hit]:
         """The ranked hits of `plan` under `strategy`: limit + 1 rows (the extra one says "there is more")."""
+        return self.execute(tenant, plan, strategy, record=record).hits
+
+    def execute(
+        self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy, *, record: ModelRecord | None = None
+    ) -> Ranked:
+        """Run `plan`'s one statement: its hits, and the facets and cut-off that come on its rows."""
         query = self.query(tenant, plan, strategy, record=record)
         # One round trip: the strategy's HNSW settings travel with the statement (db.pool.Database.read).
         settings = hnsw_settings(strategy.effective_ef_search) if query.uses_vector_index else None
         with tracer.span("database"):
             rows = self.db.read(query.sql, query.params, settings=settings, row_factory=dict_row)
-        return [Hit(id=row["id"], score=float(row["score"]), row=row) for row in rows]
+        first = rows[0] if rows else {}
+        return Ranked(
+            hits=[Hit(row["id"], float(row["score"]), row) for row in rows if row["id"] is not None],
+            facets=first.get("facets") if plan.facets else None,
+            cut=first.get("cut"),
+        )
 
     def query(
         self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy, *, record: ModelRecord | None = None
@@ -133,6 +165,8 @@ class SearchService:
             return None
         if plan.query_vector is not None:
             return plan.query_vector
+        if plan.examples is not None:
+            return None  # the examples' vectors travel as parameters
         assert plan.text is not None  # a plan has text, an image or a vector
         with tracer.span("model"):  # the text tower, or the query cache
             return self.models.text_vector(record, plan.text)
@@ -157,6 +191,42 @@ class SearchService:
         if not embedded:
             raise Conflict(f"image {image_id} is {image.status}: it has no embedding to search with yet")
 
+    def _reorder(self, hits: list[Hit], plan: SearchPlan, dim: int) -> list[Hit]:
+        """The pool in diversity order, then one result per near-duplicate group (collapse)."""
+        vectors = rerank.unit_matrix([rerank.decode_halfvec(hit.row["vector"], dim) for hit in hits], dim)
+        order = rerank.mmr_order([hit.score for hit in hits], vectors, plan.diversity)
+        if not plan.collapse:
+            return [hits[i] for i in order]
+        kept = rerank.collapse(order, vectors, self.strategy.duplicate_similarity)
+        return [replace(hits[i], duplicates=n) for i, n in kept]
+
+    def _cut_explain(self, cut: dict[str, Any]) -> CutoffExplain:
+        """A branch's cut-off row (search/sql.py `_cut`) in words."""
+        n, pos, gap, mean = cut["candidates"], cut["pos"], cut["gap"], cut["mean_gap"]
+        needed = self.strategy.cutoff_gap
+        if n == 0:
+            reason = "no candidates"
+        elif gap is None:
+            reason = f"{n} candidates: too few to cut past the minimum of {self.strategy.cutoff_min_results}"
+        elif cut["threshold"] is not None:
+            reason = (
+                f"cut after {pos} of {n}: the drop to the next score ({gap:.4f}) is "
+                f"{gap / mean:.1f}x the mean drop ({mean:.4f}); a cut needs {needed:g}x"
+            )
+        else:
+            ratio = gap / mean if mean else 0.0
+            reason = f"kept all {n}: the largest drop ({gap:.4f}) is {ratio:.1f}x the mean drop; "
+            reason += f"a cut needs {needed:g}x"
+        return CutoffExplain(
+            branch="vector" if cut["branch"] == "vec" else "keyword",
+            kept=pos if cut["threshold"] is not None else n,
+            candidates=n,
+            threshold=cut["threshold"],
+            gap=gap,
+            mean_gap=mean if n else None,
+            reason=reason,
+        )
+
     def _result(self, hit: Hit, explain: bool) -> SearchResult:
         row = hit.row
         result = SearchResult(
@@ -165,6 +235,8 @@ class SearchService:
             title=row["title"],
             filename=row["filename"],
             tags=row["tags"],
+            created_at=row["created_at"],
+            duplicates=hit.duplicates,
             url=self.urls.get(row["storage_key"]),
             thumbnail_url=self.urls.get(object_keys.thumbnail_key(row["tenant_id"], hit.id)),
         )

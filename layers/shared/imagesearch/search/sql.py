@@ -33,7 +33,7 @@ FILTER_PREDICATES: dict[str, sql.SQL] = {
     "created_after": sql.SQL(" AND i.created_at >= %(created_after)s"),
     "created_before": sql.SQL(" AND i.created_at < %(created_before)s"),
 }
-_EXCLUDE = sql.SQL(" AND i.id <> %(exclude)s")
+_EXCLUDE = sql.SQL(" AND i.id <> ALL(%(exclude)s::uuid[])")
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,12 @@ class QueryShape:
     filters: tuple[str, ...] = ()  # names of FILTER_PREDICATES
     exclude: bool = False  # leave the query image itself out (similar images)
     loose_keywords: bool = False  # also rank images matching some of the words (plain queries only)
+    best_score: bool = False  # recommend: candidates near any positive example, scored by best pos - neg
+    cutoff: bool = False  # cutoff auto: each branch cut at its largest drop in scores
+    sort: str = "relevance"  # relevance, newest, oldest
+    facets: tuple[str, ...] = ()  # names of FACETS
+    pooled: bool = False  # diversity / collapse: the pool's rows with their vectors, no paging in SQL
+    explain: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,22 +75,29 @@ def search_query(
     is more"). `query_vector` is the text's or picture's embedding; None when the plan searches by a stored
     image's vector or by keywords alone."""
     stored = plan.uses_stored_vector
-    if plan.uses_vectors and not stored and query_vector is None:
+    best_score = plan.examples is not None
+    if plan.uses_vectors and not stored and not best_score and query_vector is None:
         raise ValueError("a vector search needs its query vector")
     shape = QueryShape(
         vector=plan.uses_vectors,
         keyword=plan.uses_keywords,
         stored_vector=stored,
         filters=plan.filters.predicates(),
-        exclude=plan.exclude_query_image,
+        exclude=bool(plan.exclude),
         loose_keywords=plan.loose_keywords,
+        best_score=best_score,
+        cutoff=plan.cutoff == "auto",
+        sort=plan.sort,
+        facets=plan.facets,
+        pooled=plan.pooled,
+        explain=plan.explain,
     )
     params: dict[str, Any] = {
         **plan.filters.parameters(),
         "tenant": tenant_id,
         "text": plan.text,
         "query_image": plan.query_image,
-        "exclude": plan.query_image,
+        "exclude": list(plan.exclude),
         "vector_candidates": strategy.candidates,
         "keyword_candidates": strategy.candidates,
         "weight_vector": strategy.weight_vector,
@@ -94,12 +107,22 @@ def search_query(
         "after_score": plan.after[0] if plan.after else None,
         "after_id": plan.after[1] if plan.after else None,
         "offset": plan.offset,
-        "limit": plan.limit + 1,
+        "limit": strategy.candidates if plan.pooled else plan.limit + 1,
+        "cutoff_gap": strategy.cutoff_gap,
+        "cutoff_min": strategy.cutoff_min_results,
     }
-    if plan.uses_vectors and not stored:
+    if plan.examples is not None:
+        params["ex_vectors"] = [_vector_text(v) for v in plan.examples.vectors]
+        params["ex_positive"] = list(plan.examples.positive)
+        params["ex_weights"] = list(plan.examples.weights)
+    elif plan.uses_vectors and not stored:
         params["query_vector"] = np.asarray(query_vector, dtype=np.float32)
     statement = _statement_bytes(model.id, model.dim, shape, plan.after is not None)
     return SearchQuery(statement, params, uses_vector_index=plan.uses_vectors)
+
+
+def _vector_text(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.6g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
 
 
 def _filters(shape: QueryShape) -> sql.Composable:
@@ -120,6 +143,8 @@ def _query_vector(model: ModelRecord, shape: QueryShape) -> sql.Composable:
 
 
 def _vector_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
+    if shape.best_score:
+        return _best_score_branch(model, shape)
     join = sql.SQL(" JOIN images i ON i.id = e.image_id") if _has_image_filters(shape) else sql.SQL("")
     return sql.SQL(
         """
@@ -137,6 +162,51 @@ def _vector_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
         )"""
     ).format(
         query_vector=_query_vector(model, shape),
+        expr=sql.SQL("e.") + embeddings.vector_expression(model.dim),
+        join=join,
+        model=sql.Literal(model.id),
+        filters=_filters(shape),
+    )
+
+
+def _best_score_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
+    """Recommend by best score: the HNSW neighbours of each positive example (one index scan each, in a
+    LATERAL), scored by their best weighted similarity to a positive minus their best to a negative.
+    `distance` is 1 - that score, so fusion, cut-off and paging treat it as the vector branch."""
+    join = sql.SQL(" JOIN images i ON i.id = e.image_id") if _has_image_filters(shape) else sql.SQL("")
+    return sql.SQL(
+        """
+        ex AS MATERIALIZED (
+            SELECT x.v::halfvec({dim}) AS v, x.positive, x.weight
+            FROM unnest(%(ex_vectors)s::text[], %(ex_positive)s::bool[], %(ex_weights)s::float8[])
+                 AS x(v, positive, weight)
+        ),
+        rec_ids AS MATERIALIZED (
+            SELECT DISTINCT c.image_id
+            FROM ex CROSS JOIN LATERAL (
+                SELECT e.image_id
+                FROM embeddings e{join}
+                WHERE e.model_id = {model} AND e.tenant_id = %(tenant)s{filters}
+                ORDER BY {expr} <=> ex.v
+                LIMIT %(vector_candidates)s
+            ) c
+            WHERE ex.positive
+        ),
+        vec_candidates AS MATERIALIZED (
+            SELECT r.image_id,
+                   1 - (max(ex.weight * (1 - ({expr} <=> ex.v))) FILTER (WHERE ex.positive)
+                        - coalesce(max(ex.weight * (1 - ({expr} <=> ex.v)))
+                                   FILTER (WHERE NOT ex.positive), 0)) AS distance
+            FROM rec_ids r JOIN embeddings e ON e.image_id = r.image_id AND e.model_id = {model}
+            CROSS JOIN ex
+            GROUP BY r.image_id
+        ),
+        vec AS (
+            SELECT image_id, distance, rank() OVER (ORDER BY distance) AS rank
+            FROM vec_candidates
+        )"""
+    ).format(
+        dim=sql.Literal(model.dim),
         expr=sql.SQL("e.") + embeddings.vector_expression(model.dim),
         join=join,
         model=sql.Literal(model.id),
@@ -238,6 +308,80 @@ def _fusion(shape: QueryShape) -> sql.Composable:
     )
 
 
+def _cut(branch: str, source: str, value: str, key: str) -> sql.Composable:
+    """`{branch}_cut`: where cutoff auto cuts a branch. Its candidates sorted by `value` (higher is
+    better); the largest drop past %(cutoff_min)s; a cut there when that drop is at least %(cutoff_gap)s
+    times the mean drop (the spread over n - 1). `threshold` is the last kept value, NULL for no cut."""
+    return sql.SQL(
+        """
+        {gaps} AS (
+            SELECT {value} AS value, row_number() OVER w AS pos, {value} - lead({value}) OVER w AS gap
+            FROM {source}
+            WINDOW w AS (ORDER BY {value} DESC, {key})
+        ),
+        {cut} AS (
+            SELECT {branch}::text AS branch, s.n AS candidates, s.spread / greatest(s.n - 1, 1) AS mean_gap,
+                   b.pos, b.value, b.gap,
+                   CASE WHEN b.gap > 0 AND b.gap >= %(cutoff_gap)s * s.spread / greatest(s.n - 1, 1)
+                        THEN b.value END AS threshold
+            FROM (SELECT count(*) AS n, coalesce(max(value) - min(value), 0) AS spread FROM {gaps}) s
+            LEFT JOIN (
+                SELECT * FROM {gaps} WHERE pos >= %(cutoff_min)s AND gap IS NOT NULL
+                ORDER BY gap DESC, pos LIMIT 1
+            ) b ON true
+        )"""
+    ).format(
+        gaps=sql.Identifier(f"{branch}_gaps"),
+        cut=sql.Identifier(f"{branch}_cut"),
+        branch=sql.Literal(branch),
+        value=sql.SQL(value),
+        source=sql.Identifier(source),
+        key=sql.SQL(key),
+    )
+
+
+_VECTOR_KEPT = "1 - f.vector_distance >= coalesce((SELECT threshold FROM vec_cut), '-Infinity')"
+_KEYWORD_KEPT = "f.keyword_score >= coalesce((SELECT threshold FROM kw_cut), '-Infinity')"
+
+
+def _cut_predicate(shape: QueryShape) -> sql.Composable:
+    if not shape.cutoff:
+        return sql.SQL("")
+    if shape.vector and shape.keyword:
+        return sql.SQL(f" AND ({_VECTOR_KEPT} OR {_KEYWORD_KEPT})")
+    return sql.SQL(f" AND {_VECTOR_KEPT if shape.vector else _KEYWORD_KEPT}")
+
+
+# Facets over the relevant set: the top 20 values of each, by count. Dates in UTC.
+FACETS: dict[str, str] = {
+    "tags": "SELECT t AS value, count(*) AS n FROM relevant_images, unnest(tags) t GROUP BY t",
+    "year": "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY') AS value, count(*) AS n "
+    "FROM relevant_images GROUP BY 1",
+    "month": "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS value, count(*) AS n "
+    "FROM relevant_images GROUP BY 1",
+}
+FACET_LIMIT = 20
+
+
+def _facets(shape: QueryShape) -> sql.Composable:
+    parts = [
+        sql.SQL(
+            "{name}, (SELECT coalesce(json_agg(json_build_object('value', value, 'count', n) "
+            "ORDER BY n DESC, value), '[]') FROM ({query} ORDER BY n DESC, value LIMIT {limit}) x)"
+        ).format(name=sql.Literal(name), query=sql.SQL(FACETS[name]), limit=sql.Literal(FACET_LIMIT))
+        for name in shape.facets
+    ]
+    return sql.SQL("json_build_object({})").format(sql.SQL(", ").join(parts))
+
+
+# Each sort: its key (on the relevant row `r` and its image `i`), direction, and the cursor's comparison.
+_SORTS: dict[str, tuple[str, str, str]] = {
+    "relevance": ("r.score", "DESC", "<"),
+    "newest": ("extract(epoch FROM i.created_at)::float8", "DESC", "<"),
+    "oldest": ("extract(epoch FROM i.created_at)::float8", "ASC", ">"),
+}
+
+
 # Composed once per (model, shape, paging) and kept as bytes: composing and quoting it per query costs more
 # than the statement's planning (docs/search.md).
 @lru_cache(maxsize=256)
@@ -254,25 +398,95 @@ def _compose(model: ModelRecord, shape: QueryShape, *, paged: bool) -> sql.Compo
     if shape.keyword:
         ctes.append(_keyword_branch(shape))
     ctes.append(_fusion(shape))
+    if shape.cutoff and shape.vector:
+        ctes.append(_cut("vec", "vec_candidates", "1 - distance", "image_id"))
+    if shape.cutoff and shape.keyword:
+        ctes.append(_cut("kw", "kw_candidates", "score", "image_id"))
+    # The relevant set: past min_score and the cut-off; facets count it, the page is cut from it.
+    ctes.append(
+        sql.SQL(
+            """
+        relevant AS {materialized} (
+            SELECT f.* FROM fused f WHERE f.score >= %(min_score)s{cut}
+        )"""
+        ).format(
+            materialized=sql.SQL("MATERIALIZED" if shape.facets else ""),
+            cut=_cut_predicate(shape),
+        )
+    )
+    if shape.facets:
+        ctes.append(
+            sql.SQL(
+                """
+        relevant_images AS MATERIALIZED (
+            SELECT i.tags, i.created_at FROM relevant r JOIN images i ON i.id = r.id
+        )"""
+            )
+        )
+    key, direction, compare = _SORTS[shape.sort]
+    by_date = shape.sort != "relevance"
     cursor = (
-        sql.SQL(" AND (f.score < %(after_score)s OR (f.score = %(after_score)s AND f.id > %(after_id)s))")
-        if paged
+        sql.SQL(
+            f" AND ({key} {compare} %(after_score)s OR ({key} = %(after_score)s AND r.id > %(after_id)s))"
+        )
+        if paged and not shape.pooled
         else sql.SQL("")
     )
-    # Rank, cut and page the fused ids first; only the page's rows are joined with images.
+    page = sql.SQL(
+        """
+            SELECT r.*, {key} AS sort_key
+            FROM relevant r{join}
+            WHERE true{cursor}
+            ORDER BY {key} {direction}, r.id
+            OFFSET {offset}
+            LIMIT %(limit)s"""
+    ).format(
+        key=sql.SQL(key),
+        join=sql.SQL(" JOIN images i ON i.id = r.id") if by_date else sql.SQL(""),
+        cursor=cursor,
+        direction=sql.SQL(direction),
+        offset=sql.SQL("0" if shape.pooled else "%(offset)s"),
+    )
+    columns: list[sql.Composable] = [
+        sql.SQL(
+            "p.id, p.score, p.sort_key, p.vector_rank, p.vector_distance, p.keyword_rank, p.keyword_score, "
+            "i.tenant_id, i.storage_key, i.title, i.tags, i.filename, i.created_at"
+        )
+    ]
+    joins: list[sql.Composable] = [sql.SQL(" JOIN images i ON i.id = p.id")]
+    if shape.pooled:  # the vectors, as pgvector's binary halfvec (decoded by search.rerank)
+        columns.append(
+            sql.SQL("halfvec_send(e.{expr}) AS vector").format(expr=embeddings.vector_expression(model.dim))
+        )
+        joins.append(
+            sql.SQL(" LEFT JOIN embeddings e ON e.image_id = p.id AND e.model_id = {}").format(
+                sql.Literal(model.id)
+            )
+        )
+    if shape.cutoff and shape.explain:
+        branches = [b for b, used in (("vec", shape.vector), ("kw", shape.keyword)) if used]
+        columns.append(
+            sql.SQL("(SELECT json_agg(row_to_json(c)) FROM ({}) c) AS cut").format(
+                sql.SQL(" UNION ALL ").join(sql.SQL(f"SELECT * FROM {b}_cut") for b in branches)
+            )
+        )
+    body = sql.SQL("({page}) p{joins}").format(page=page, joins=sql.Composed(joins))
+    if shape.facets:
+        # One row even when the page is empty: the facets ride on every row, and a NULL id means none.
+        columns.append(sql.SQL("fc.facets"))
+        body = sql.SQL("(SELECT {facets} AS facets) fc LEFT JOIN ({inner}) ON true").format(
+            facets=_facets(shape), inner=body
+        )
     return sql.SQL(
         """
         WITH {ctes}
-        SELECT f.id, f.score, f.vector_rank, f.vector_distance, f.keyword_rank, f.keyword_score,
-               i.tenant_id, i.storage_key, i.title, i.tags, i.filename
-        FROM (
-            SELECT * FROM fused f
-            WHERE f.score >= %(min_score)s{cursor}
-            ORDER BY f.score DESC, f.id
-            OFFSET %(offset)s
-            LIMIT %(limit)s
-        ) f
-        JOIN images i ON i.id = f.id
-        ORDER BY f.score DESC, f.id
+        SELECT {columns}
+        FROM {body}
+        ORDER BY p.sort_key {direction}, p.id
         """
-    ).format(ctes=sql.SQL(",").join(ctes), cursor=cursor)
+    ).format(
+        ctes=sql.SQL(",").join(ctes),
+        columns=sql.SQL(", ").join(columns),
+        body=body,
+        direction=sql.SQL(direction),
+    )
