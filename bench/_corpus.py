@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import psycopg
@@ -96,8 +97,15 @@ def query_texts(corpus: Corpus, count: int, *, seed: int = 13) -> list[str]:
     return [" ".join(rng.choice(common, size=2, replace=False)) for _ in range(count)]
 
 
-def load(conn: psycopg.Connection, corpus: Corpus, *, model_id: str) -> dict[str, float]:
-    """COPY the corpus in as one tenant's ready images, then build the model's HNSW index; timings."""
+def load(
+    conn: psycopg.Connection,
+    corpus: Corpus,
+    *,
+    model_id: str,
+    created_at: Sequence[datetime] | None = None,
+) -> dict[str, float]:
+    """COPY the corpus in as one tenant's ready images, then build the model's HNSW index; timings.
+    `created_at`: each image's upload time (default: now, the column's default)."""
     timings: dict[str, float] = {}
     dim = corpus.vectors.shape[1]
     model_records.register_model(conn, model_id=model_id, dim=dim)
@@ -105,10 +113,15 @@ def load(conn: psycopg.Connection, corpus: Corpus, *, model_id: str) -> dict[str
     conn.commit()
 
     started = time.perf_counter()
+    columns = ["id", "tenant_id", "storage_key", "title", "tags", "status"]
+    rows = list(_image_rows(corpus))
+    if created_at is not None:
+        columns.append("created_at")
+        rows = [(*row, when) for row, when in zip(rows, created_at, strict=True)]
     copy_gallery(
         conn,
-        ["id", "tenant_id", "storage_key", "title", "tags", "status"],
-        list(_image_rows(corpus)),
+        columns,
+        rows,
         corpus.vectors,
         model_id=model_id,
     )

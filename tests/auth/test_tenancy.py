@@ -118,3 +118,35 @@ def test_an_object_under_one_tenant_cannot_reach_anothers_record(
     assert adopted[0]["status"] == "ready" and adopted[0]["title"] is None
     mine = client.get(f"/images/{images['alice']['id']}", headers=alice.headers).json()
     assert (mine["title"], mine["sha256"]) == ("Alice sunset", images["alice"]["sha256"])
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector", "keyword"])
+def test_facets_and_ranking_options_count_only_the_callers_images(
+    client: TestClient, bob: Caller, images: dict[str, dict[str, Any]], mode: str
+) -> None:
+    body = {"query": "red circle sunset private", "mode": mode, "facets": ["tags", "year", "month"]}
+    for extra in ({}, {"sort": "newest", "min_score": -1.0}, {"collapse": "duplicates", "cutoff": "auto"}):
+        response = client.post("/search", headers=bob.headers, json={**body, **extra})
+        assert images["alice"]["id"] not in ids(response)
+        facets = response.json()["facets"]
+        assert "private" not in [f["value"] for f in facets["tags"]]
+        assert sum(f["count"] for f in facets["year"]) == len(ids(response))
+
+
+def test_recommending_from_another_tenants_image_is_404_and_never_returns_it(
+    client: TestClient, bob: Caller, images: dict[str, dict[str, Any]]
+) -> None:
+    theirs, mine = images["alice"]["id"], images["bob"]["id"]
+    for strategy in ("average", "best_score"):
+        for examples in (
+            {"positive": [{"image_id": theirs}]},
+            {"positive": [{"image_id": mine}], "negative": [{"image_id": theirs}]},
+        ):
+            response = client.post("/recommend", headers=bob.headers, json={**examples, "strategy": strategy})
+            assert response.status_code == 404, response.text
+        found = client.post(
+            "/recommend",
+            headers=bob.headers,
+            json={"positive": [{"text": "a red circle"}], "strategy": strategy},
+        )
+        assert ids(found) == [mine]

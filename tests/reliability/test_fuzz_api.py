@@ -4,6 +4,7 @@ gallery, so results, explanations, filters and cursors are fuzzed on real rows, 
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 from uuid import UUID
 
@@ -125,6 +126,17 @@ def search_requests(draw: st.DrawFn, image_ids: list[UUID]) -> dict[str, Any]:
         body["filters"] = filters
     if draw(st.booleans()):
         body["min_score"] = draw(st.floats(-1.0, 1.0))
+    # The ranking options: a cut-off, a date sort, facets, diversity or duplicate collapse.
+    body["sort"] = draw(st.sampled_from(["relevance", "relevance", "newest", "oldest"]))
+    cutoff = draw(st.sampled_from([None, "auto", "none"]))
+    if cutoff is not None:
+        body["cutoff"] = cutoff
+    if draw(st.booleans()):
+        body["facets"] = draw(st.lists(st.sampled_from(["tags", "year", "month"]), min_size=1, unique=True))
+    if body["sort"] == "relevance" and draw(st.booleans()):
+        body["diversity"] = draw(st.sampled_from([0.0, 0.3, 1.0]))
+    if draw(st.booleans()):
+        body["collapse"] = "duplicates"
     return body
 
 
@@ -152,7 +164,13 @@ def assert_one_page_of_all(
     results = page_through(client, path, first, pages_at_most=len(gallery) + 1)
     everything = page_through(client, path, {**first, "limit": 100}, pages_at_most=1)
     assert [r.id for r in results] == [r.id for r in everything]
-    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    assert len({r.id for r in results}) == len(results)  # no result on two pages
+    sort = first.get("sort", "relevance")
+    if sort != "relevance":
+        dates = [r.created_at for r in results]
+        assert dates == sorted(dates, reverse=sort == "newest")
+    elif not first.get("diversity") and not first.get("collapse"):
+        assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
     assert set(r.id for r in results) <= set(gallery)
     return results
 
@@ -172,12 +190,20 @@ def test_searches_page_through_real_results_by_cursor_and_offset(
         assert by_offset.status_code == 200, by_offset.text
         page = SearchResponse.model_validate(by_offset.json()).results
         assert [r.id for r in page] == [r.id for r in results[offset : offset + body["limit"]]]
+        if body.get("facets"):
+            facets = SearchResponse.model_validate(by_offset.json()).facets
+            assert facets is not None and set(facets) == set(body["facets"])
+            if "tags" in facets and not body.get("collapse"):  # counted over all of them, not the page
+                counts = {f.value: f.count for f in facets["tags"]}
+                assert counts == dict(Counter(t for r in results for t in r.tags).most_common(20))
     filters = body.get("filters", {})
     if filters.get("created_after") == FUTURE or filters.get("created_before") == PAST:
         assert results == []
     for result in results:
         assert (result.explain is not None) == body["explain"]
         assert result.score >= body.get("min_score", -1.0)
+        if body.get("collapse"):
+            assert result.duplicates is not None and result.duplicates >= 0
         if filters.get("tags_mode") == "any":
             assert set(result.tags) & set(filters["tags"])
         elif filters.get("tags_mode") == "all":

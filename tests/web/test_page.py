@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +114,143 @@ def test_upload_watch_search_and_explore(page: Any) -> None:
     page.wait_for_function("document.querySelector('#search-info').textContent.includes('results in')")
     assert titles(page, "#results")[0] == "blue-square.png"
     shot(page, "4-search-by-image")
+
+
+# Uploaded one at a time in this order (created_at follows it): name, colour, shape, tags.
+TAGGED = [
+    ("red-circle.png", "red", "circle", "warm, round"),
+    ("blue-square.png", "blue", "square", "cool, angular"),
+    ("yellow-circle.png", "yellow", "circle", "warm, round"),
+    ("green-triangle.png", "green", "triangle", "cool, angular"),
+    ("red-triangle.png", "red", "triangle", "warm, angular"),
+]
+
+
+def upload_tagged(page: Any) -> dict[str, dict[str, Any]]:
+    """TAGGED through the API (the page's upload has no tag field), once all are ready: name -> image."""
+    base = page.url.rstrip("/")
+    images = {}
+    for name, color, shape, tags in TAGGED:
+        file = {"name": name, "mimeType": "image/png", "buffer": picture(color, shape)}
+        response = page.request.post(f"{base}/images", multipart={"file": file, "tags": tags})
+        assert response.ok, response.text()
+        images[name] = response.json()
+    deadline = time.monotonic() + 90
+    while any(
+        page.request.get(f"{base}/images/{i['id']}").json()["status"] != "ready" for i in images.values()
+    ):
+        assert time.monotonic() < deadline, "the tagged pictures did not get ready"
+        page.wait_for_timeout(200)
+    return images
+
+
+def posts_to(path: str) -> Callable[[Any], bool]:
+    return lambda request: request.method == "POST" and request.url.endswith(path)
+
+
+def test_facets_sort_and_more_or_less_like_this(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: message.type == "error" and errors.append(message.text))
+    page.on("response", lambda r: r.status >= 400 and errors.append(r.url))
+    images = upload_tagged(page)
+    page.reload()
+    cards, info = page.locator("#results .card"), page.locator("#search-info")
+    result_titles = page.locator("#results .card .title")
+    warm = [name for name, *_, tags in TAGGED if "warm" in tags]
+
+    # A text search asks for facets and shows them as chips with counts.
+    with page.expect_request(posts_to("/search")) as searched:
+        page.fill("#query", "a red circle")
+        page.press("#query", "Enter")
+    assert searched.value.post_data_json["facets"] == ["tags", "year", "month"]
+    expect(cards).to_have_count(len(TAGGED))
+    tag_chips = page.get_by_role("group", name="Tags")
+    for chip in ("warm 3", "cool 2", "round 2", "angular 3"):
+        expect(tag_chips.get_by_role("button", name=chip, exact=True)).to_be_visible()
+    years = Counter(image["created_at"][:4] for image in images.values())
+    for year, count in years.items():
+        expect(
+            page.get_by_role("group", name="Years").get_by_role("button", name=f"{year} {count}")
+        ).to_be_visible()
+    shot(page, "6-facets")
+
+    # A year chip sets the date range to that year; clicking it again (pressed) takes the range off.
+    year, count = years.most_common(1)[0]
+    year_chip = page.get_by_role("group", name="Years").get_by_role("button", name=f"{year} {count}")
+    with page.expect_request(posts_to("/search")) as dated:
+        year_chip.click()
+    assert dated.value.post_data_json["filters"] == {
+        "created_after": f"{year}-01-01T00:00:00Z",
+        "created_before": f"{int(year) + 1}-01-01T00:00:00Z",
+    }
+    expect(page.locator("#after")).to_have_value(f"{year}-01-01")
+    expect(year_chip).to_have_attribute("aria-pressed", "true")
+    with page.expect_request(posts_to("/search")) as undated:
+        year_chip.click()
+    assert undated.value.post_data_json["filters"] == {}
+    expect(page.locator("#after")).to_have_value("")
+
+    # A tag chip narrows the results to that tag, and shows as pressed.
+    with page.expect_request(posts_to("/search")) as narrowed:
+        tag_chips.get_by_role("button", name="warm 3").click()
+    assert narrowed.value.post_data_json["filters"] == {"tags": ["warm"]}
+    expect(cards).to_have_count(len(warm))
+    assert sorted(titles(page, "#results")) == sorted(warm)
+    expect(page.locator("#tag")).to_have_value("warm")
+    expect(tag_chips.get_by_role("button", name="warm 3")).to_have_attribute("aria-pressed", "true")
+
+    # Sort: newest first, still narrowed.
+    with page.expect_request(posts_to("/search")) as sorted_search:
+        page.select_option("#sort", "newest")
+    assert sorted_search.value.post_data_json["sort"] == "newest"
+    assert sorted_search.value.post_data_json["filters"] == {"tags": ["warm"]}
+    expect(result_titles).to_have_text(warm[::-1])
+    added = page.locator("#results .card time").evaluate_all("els => els.map((el) => el.dateTime)")
+    assert added == sorted(added, reverse=True) == [images[name]["created_at"] for name in warm[::-1]]
+    shot(page, "7-newest-warm")
+
+    # "Less like this" alone waits for a liked example, with a hint; the search stays on screen.
+    refine = page.get_by_role("region", name="Refine")
+    page.get_by_role("button", name="Less like this: yellow-circle.png").click()
+    expect(refine).to_contain_text("to see recommendations")
+    expect(page.get_by_role("button", name="Less like this: yellow-circle.png")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(result_titles).to_have_text(warm[::-1])
+    page.get_by_role("button", name="Remove yellow-circle.png from less like").click()
+    expect(refine).to_be_hidden()
+
+    # "More like this" asks POST /recommend with that picture (and the tag filter); the card is not opened.
+    liked, disliked = "red-circle.png", "red-triangle.png"
+    with page.expect_request(posts_to("/recommend")) as more:
+        page.get_by_role("button", name=f"More like this: {liked}").click()
+    body = more.value.post_data_json
+    assert body["positive"] == [{"image_id": images[liked]["id"]}] and body["negative"] == []
+    assert body["filters"] == {"tags": ["warm"]} and body["limit"] == 40
+    expect(info).to_have_text(re.compile(r"^2 recommendations \(1 liked, 0 disliked\)$"))
+    assert sorted(titles(page, "#results")) == sorted(set(warm) - {liked})
+    expect(refine).to_contain_text(liked)
+    expect(page.locator("#similar")).to_be_hidden()
+
+    # "Less like this" (by keyboard) on another result adds a negative example.
+    with page.expect_request(posts_to("/recommend")) as less:
+        page.get_by_role("button", name=f"Less like this: {disliked}").press("Enter")
+    body = less.value.post_data_json
+    assert body["positive"] == [{"image_id": images[liked]["id"]}]
+    assert body["negative"] == [{"image_id": images[disliked]["id"]}]
+    expect(info).to_have_text("1 recommendation (1 liked, 1 disliked)")
+    expect(result_titles).to_have_text(sorted(set(warm) - {liked, disliked}))
+    shot(page, "8-recommend")
+
+    # Clearing the refine bar goes back to the search.
+    with page.expect_request(posts_to("/search")):
+        refine.get_by_role("button", name="Clear", exact=True).click()
+    expect(refine).to_be_hidden()
+    expect(result_titles).to_have_text(warm[::-1])
+    assert errors == []
 
 
 def test_every_control_is_labelled_and_reachable_by_keyboard(page: Any) -> None:

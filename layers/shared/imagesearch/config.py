@@ -6,7 +6,7 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 
 from pydantic import (
@@ -74,8 +74,10 @@ class SearchStrategy(BaseModel):
     weight_vector: Annotated[float, Field(ge=0)] = 1.0
     weight_keyword: Annotated[float, Field(ge=0)] = 1.0
     rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
-    # cutoff: auto cuts a branch at its largest drop past `cutoff_min_results` when that drop is at least
-    # `cutoff_gap` times the mean drop between neighbouring candidates (bench/relevance.py tunes it).
+    # cutoff: auto cuts a branch, past `cutoff_min_results`, at the first drop ("first") or the largest one
+    # ("largest") between neighbouring candidates that is at least `cutoff_gap` times their mean drop
+    # (bench/relevance.py tunes them; docs/search.md "Cut-offs").
+    cutoff_rule: Literal["first", "largest"] = "first"
     cutoff_gap: Annotated[float, Field(ge=0)] = 3.0
     cutoff_min_results: Annotated[int, Field(ge=1, le=1000)] = 1
     # collapse: duplicates groups results whose vectors are at least this similar (cosine).
@@ -184,6 +186,7 @@ class Settings(BaseSettings):
     search_weight_vector: Annotated[float, Field(ge=0)] = 1.0
     search_weight_keyword: Annotated[float, Field(ge=0)] = 1.0
     search_rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
+    search_cutoff_rule: Literal["first", "largest"] = "first"
     search_cutoff_gap: Annotated[float, Field(ge=0)] = 3.0
     search_cutoff_min_results: Annotated[int, Field(ge=1, le=1000)] = 1
     search_duplicate_similarity: Annotated[float, Field(ge=0, le=1)] = 0.95
@@ -258,6 +261,7 @@ class Settings(BaseSettings):
             weight_vector=self.search_weight_vector,
             weight_keyword=self.search_weight_keyword,
             rrf_k=self.search_rrf_k,
+            cutoff_rule=self.search_cutoff_rule,
             cutoff_gap=self.search_cutoff_gap,
             cutoff_min_results=self.search_cutoff_min_results,
             duplicate_similarity=self.search_duplicate_similarity,

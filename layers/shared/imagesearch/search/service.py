@@ -22,7 +22,7 @@ from imagesearch.observability import SEARCH_LATENCY, metrics, tracer
 from imagesearch.search import rerank
 from imagesearch.search.cursor import decode_cursor, encode_cursor
 from imagesearch.search.plan import SearchPlan
-from imagesearch.search.schemas import CutoffExplain, Explain, SearchResponse, SearchResult
+from imagesearch.search.schemas import CutoffExplain, Explain, FacetCount, SearchResponse, SearchResult
 from imagesearch.search.shadow import CandidateRun, ShadowRunner
 from imagesearch.search.shadow_candidates import remote_ranking
 from imagesearch.search.sql import SearchQuery, search_query
@@ -118,15 +118,20 @@ class SearchService:
         results = [self._result(hit, plan.explain) for hit in page]
         took_ms = (time.perf_counter() - started) * 1000
         metrics.add(SEARCH_LATENCY, took_ms, latency_mode(plan))
-        return SearchResponse(
+        response = SearchResponse(
             results=results,
             next_cursor=next_cursor,
             took_ms=round(took_ms, 2),
             model=record.id,
             mode=plan.mode,
-            facets=ranked.facets,
-            cutoff=[self._cut_explain(c) for c in ranked.cut] if ranked.cut else None,
         )
+        if ranked.facets is not None:  # keys set only when asked for, so responses leave them out otherwise
+            response.facets = {
+                name: [FacetCount.model_validate(v) for v in values] for name, values in ranked.facets.items()
+            }
+        if ranked.cut and plan.explain:
+            response.cutoff = [self._cut_explain(c) for c in ranked.cut]
+        return response
 
     def run(
         self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy, *, record: ModelRecord | None = None
@@ -207,7 +212,10 @@ class SearchService:
         if n == 0:
             reason = "no candidates"
         elif gap is None:
-            reason = f"{n} candidates: too few to cut past the minimum of {self.strategy.cutoff_min_results}"
+            reason = (
+                f"kept all {n}: no drop past the first {self.strategy.cutoff_min_results} reaches "
+                f"{needed:g}x the mean drop ({mean:.4f})"
+            )
         elif cut["threshold"] is not None:
             reason = (
                 f"cut after {pos} of {n}: the drop to the next score ({gap:.4f}) is "
@@ -236,10 +244,11 @@ class SearchService:
             filename=row["filename"],
             tags=row["tags"],
             created_at=row["created_at"],
-            duplicates=hit.duplicates,
             url=self.urls.get(row["storage_key"]),
             thumbnail_url=self.urls.get(object_keys.thumbnail_key(row["tenant_id"], hit.id)),
         )
+        if hit.duplicates is not None:
+            result.duplicates = hit.duplicates
         if explain:  # set only when asked, so the response leaves the key out otherwise
             result.explain = Explain(
                 vector_rank=row["vector_rank"],

@@ -110,6 +110,7 @@ def search_query(
         "limit": strategy.candidates if plan.pooled else plan.limit + 1,
         "cutoff_gap": strategy.cutoff_gap,
         "cutoff_min": strategy.cutoff_min_results,
+        "cutoff_rule": strategy.cutoff_rule,
     }
     if plan.examples is not None:
         params["ex_vectors"] = [_vector_text(v) for v in plan.examples.vectors]
@@ -310,8 +311,10 @@ def _fusion(shape: QueryShape) -> sql.Composable:
 
 def _cut(branch: str, source: str, value: str, key: str) -> sql.Composable:
     """`{branch}_cut`: where cutoff auto cuts a branch. Its candidates sorted by `value` (higher is
-    better); the largest drop past %(cutoff_min)s; a cut there when that drop is at least %(cutoff_gap)s
-    times the mean drop (the spread over n - 1). `threshold` is the last kept value, NULL for no cut."""
+    better), the drops between neighbours, and their mean (the spread over n - 1). Past %(cutoff_min)s
+    candidates, the cut falls after the first drop of at least %(cutoff_gap)s times the mean (rule
+    "first"), or after the largest drop if it is that large (rule "largest"). `threshold` is the last kept
+    value, NULL for no cut."""
     return sql.SQL(
         """
         {gaps} AS (
@@ -319,19 +322,25 @@ def _cut(branch: str, source: str, value: str, key: str) -> sql.Composable:
             FROM {source}
             WINDOW w AS (ORDER BY {value} DESC, {key})
         ),
+        {stats} AS (
+            SELECT count(*) AS n, coalesce(max(value) - min(value), 0) / greatest(count(*) - 1, 1) AS mean_gap
+            FROM {gaps}
+        ),
         {cut} AS (
-            SELECT {branch}::text AS branch, s.n AS candidates, s.spread / greatest(s.n - 1, 1) AS mean_gap,
-                   b.pos, b.value, b.gap,
-                   CASE WHEN b.gap > 0 AND b.gap >= %(cutoff_gap)s * s.spread / greatest(s.n - 1, 1)
-                        THEN b.value END AS threshold
-            FROM (SELECT count(*) AS n, coalesce(max(value) - min(value), 0) AS spread FROM {gaps}) s
-            LEFT JOIN (
-                SELECT * FROM {gaps} WHERE pos >= %(cutoff_min)s AND gap IS NOT NULL
-                ORDER BY gap DESC, pos LIMIT 1
+            SELECT {branch}::text AS branch, s.n AS candidates, s.mean_gap, b.pos, b.value, b.gap,
+                   CASE WHEN b.gap > 0 AND b.gap >= %(cutoff_gap)s * s.mean_gap THEN b.value END AS threshold
+            FROM {stats} s
+            LEFT JOIN LATERAL (
+                SELECT * FROM {gaps}
+                WHERE pos >= %(cutoff_min)s AND gap IS NOT NULL
+                  AND (%(cutoff_rule)s = 'largest' OR gap >= %(cutoff_gap)s * s.mean_gap)
+                ORDER BY CASE WHEN %(cutoff_rule)s = 'first' THEN pos END, gap DESC, pos
+                LIMIT 1
             ) b ON true
         )"""
     ).format(
         gaps=sql.Identifier(f"{branch}_gaps"),
+        stats=sql.Identifier(f"{branch}_stats"),
         cut=sql.Identifier(f"{branch}_cut"),
         branch=sql.Literal(branch),
         value=sql.SQL(value),

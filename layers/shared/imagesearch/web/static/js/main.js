@@ -15,8 +15,12 @@ function toast(message) {
 }
 
 const search = setupSearch({
-  form: $("search-form"), box: $("search-drop"), info: $("search-info"),
-  results: $("results"), similar: $("similar"), similarResults: $("similar-results"),
+  form: $("search-form"), box: $("search-drop"), info: $("search-info"), results: $("results"), facets: $("facets"),
+  refineBar: {
+    bar: $("refine"), lists: { positive: $("refine-positive"), negative: $("refine-negative") },
+    hint: $("refine-hint"), clear: $("refine-clear"),
+  },
+  similar: $("similar"), similarResults: $("similar-results"),
 });
 const gallery = setupGallery({ grid: $("gallery"), more: $("more"), onOpen: (item) => search.openSimilar(item) });
 setupUploads({ dropzone: $("dropzone"), input: $("files"), list: $("uploads"), onUploaded: (image) => gallery.prepend(image) });

@@ -1,42 +1,96 @@
-// One search box: text (hybrid by default), or an image dropped on it (query by example).
+// One search box: text (hybrid by default), or an image dropped on it (query by example). A text search
+// comes with facet chips that narrow it (filters.js, facets.js), and "More like this / Less like this" on a
+// result turns the grid into recommendations (refine.js).
 import { post, postForm, get } from "./api.js";
 import { card } from "./cards.js";
+import { renderFacets } from "./facets.js";
+import { setupFilters } from "./filters.js";
+import { setupRefine } from "./refine.js";
 
-function dateFilter(value, endOfDay) {
-  if (!value) return undefined;
-  return new Date(`${value}T${endOfDay ? "23:59:59.999" : "00:00:00"}Z`).toISOString();
-}
+const LIMIT = 40;
+const FACETS = ["tags", "year", "month"];
 
-export function setupSearch({ form, box, info, results, similar, similarResults }) {
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+export function setupSearch({ form, box, info, results, facets, refineBar, similar, similarResults }) {
   const field = (name) => form.elements.namedItem(name);
+  const filters = setupFilters(form, refresh);
+  const refine = setupRefine(refineBar, refined);
+  let showing = null; // "search", "example" or "recommend": what the results grid holds
+  let latest = 0; // only the newest request's answer is shown
 
-  function filters() {
-    const tag = field("tag").value.trim();
-    return {
-      tags: tag ? [tag] : undefined,
-      created_after: dateFilter(field("after").value, false),
-      created_before: dateFilter(field("before").value, true),
-    };
+  function actions(item) {
+    const title = item.title || item.filename || "untitled";
+    const kind = refine.kindOf(item.id);
+    return [
+      { name: "positive", text: "More like this", label: `More like this: ${title}`, pressed: kind === "positive", onClick: (it) => refine.mark(it, "positive") },
+      { name: "negative", text: "Less like this", label: `Less like this: ${title}`, pressed: kind === "negative", onClick: (it) => refine.mark(it, "negative") },
+    ];
   }
 
-  function show(target, response, emptyText) {
-    target.replaceChildren(...response.results.map((r) => card(r, { score: r.score, onOpen: openSimilar })));
-    info.textContent = response.results.length
-      ? `${response.results.length} results in ${Math.round(response.took_ms)} ms (${response.mode}, model ${response.model})`
-      : emptyText;
+  function show(response, text) {
+    results.replaceChildren(...response.results.map((r) => card(r, { score: r.score, date: true, onOpen: openSimilar, actions: actions(r) })));
+    info.textContent = text;
   }
 
-  async function run(event) {
-    event?.preventDefault();
-    const query = field("query").value.trim();
-    if (!query) return;
-    info.textContent = "searching…";
+  /** Send a request; its answer is rendered unless a newer request went out meanwhile. */
+  async function load(pending, request, render) {
+    const ticket = ++latest;
+    info.textContent = pending;
     similar.hidden = true;
     try {
-      show(results, await post("/search", { query, mode: field("mode").value, limit: 40, filters: filters() }), "no results");
+      const response = await request();
+      if (ticket === latest) render(response);
     } catch (error) {
-      info.textContent = error.message;
+      if (ticket === latest) info.textContent = error.message;
     }
+  }
+
+  async function search() {
+    const query = field("query").value.trim();
+    if (!query) return;
+    const sort = field("sort").value;
+    const body = { query, mode: field("mode").value, sort, limit: LIMIT, filters: filters.request(), facets: FACETS };
+    await load("searching…", () => post("/search", body), (response) => {
+      showing = "search";
+      renderFacets(facets, response.facets, filters);
+      const order = sort === "relevance" ? "" : `, ${sort} first`;
+      show(response, response.results.length
+        ? `${response.results.length} results in ${Math.round(response.took_ms)} ms (${response.mode}${order}, model ${response.model})`
+        : "no results");
+    });
+  }
+
+  async function recommend() {
+    const { positive, negative } = refine.examples();
+    const body = { positive, negative, limit: LIMIT, filters: filters.request() };
+    await load("finding more like these…", () => post("/recommend", body), (response) => {
+      showing = "recommend";
+      facets.hidden = true;
+      const found = response.results.length ? plural(response.results.length, "recommendation") : "no recommendations";
+      show(response, `${found} (${positive.length} liked, ${negative.length} disliked)`);
+    });
+  }
+
+  /** The filters changed: run again what is on screen (recommendations, or the text search). */
+  function refresh() {
+    return refine.active() ? recommend() : search();
+  }
+
+  /** The examples changed: recommendations while one is liked, else back to the search (or just mark). */
+  function refined() {
+    if (refine.active() || showing === "recommend") return refresh();
+    for (const button of results.querySelectorAll("[data-action]")) {
+      const id = button.closest("li").querySelector(".card").dataset.id;
+      button.setAttribute("aria-pressed", String(refine.kindOf(id) === button.dataset.action));
+    }
+  }
+
+  /** The search form (submit, mode, sort): a new text search, which starts the examples over. */
+  function run(event) {
+    event?.preventDefault();
+    refine.reset();
+    return search();
   }
 
   async function openSimilar(item) {
@@ -53,20 +107,22 @@ export function setupSearch({ form, box, info, results, similar, similarResults 
   }
 
   async function byExample(file) {
-    info.textContent = `searching by ${file.name}…`;
-    similar.hidden = true;
+    refine.reset();
     const body = new FormData();
     body.append("file", file, file.name);
-    body.append("limit", "40");
-    try {
-      show(results, await postForm("/search/image", body), "no similar images");
-    } catch (error) {
-      info.textContent = error.message;
-    }
+    body.append("limit", String(LIMIT));
+    await load(`searching by ${file.name}…`, () => postForm("/search/image", body), (response) => {
+      showing = "example";
+      facets.hidden = true;
+      show(response, response.results.length
+        ? `${response.results.length} results in ${Math.round(response.took_ms)} ms (${response.mode}, model ${response.model})`
+        : "no similar images");
+    });
   }
 
   form.addEventListener("submit", run);
   field("mode").addEventListener("change", run);
+  field("sort").addEventListener("change", run);
   for (const name of ["dragenter", "dragover"]) box.addEventListener(name, (e) => { e.preventDefault(); box.classList.add("drag"); });
   box.addEventListener("dragleave", () => box.classList.remove("drag"));
   box.addEventListener("drop", (e) => {
