@@ -20,6 +20,7 @@ CPU, from /proc). Target (the issue): each feature adds under 20% to plain hybri
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -118,7 +119,8 @@ def main() -> int:
     load_avg = " / ".join(f"{x:.2f}" for x in psutil.getloadavg())
     print(
         f"\n{args.images:,} images, {QUERIES} queries x {args.rounds} rounds per variant, one request at a "
-        f"time; load average at the end {load_avg} ({psutil.cpu_count()} cores)\n"
+        f"time; load average at the end {load_avg} ({psutil.cpu_count()} cores); "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}\n"
     )
     print(format_table(HEADER, table(samples)))
     return 0

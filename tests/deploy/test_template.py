@@ -30,6 +30,8 @@ EXPECTED_ROUTES = {
     ("POST", "/search"): "SearchFunction",
     ("POST", "/search/image"): "SearchFunction",
     ("GET", "/images/{id}/similar"): "SearchFunction",
+    ("POST", "/recommend"): "SearchFunction",
+    ("POST", "/recommend/images"): "SearchFunction",
 }
 # What the managed AWSLambdaVPCAccessExecutionRole grants besides logs:* on every log group: the network
 # interfaces Lambda creates in the VPC for the function. With X-Ray's two actions, the only grants on "*".

@@ -154,7 +154,6 @@ def test_facets_sort_and_more_or_less_like_this(page: Any) -> None:
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.on("console", lambda message: message.type == "error" and errors.append(message.text))
-    page.on("response", lambda r: r.status >= 400 and errors.append(r.url))
     images = upload_tagged(page)
     page.reload()
     cards, info = page.locator("#results .card"), page.locator("#search-info")
