@@ -31,6 +31,8 @@ from imagesearch.storage.urls import UrlCache
 
 def latency_mode(plan: SearchPlan) -> str:
     """SearchLatency's `mode`: the plan's mode, or what a query by example searches with."""
+    if plan.example_key is not None:
+        return "recommend"  # POST /recommend[/images]
     if plan.query_vector is not None:
         return "image"  # an uploaded picture
     if plan.query_image is not None and plan.text is None:
