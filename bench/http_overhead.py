@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -35,34 +34,18 @@ os.environ.setdefault("IMAGESEARCH_DATABASE_URL", "postgresql://bench@127.0.0.1:
 os.environ.setdefault("IMAGESEARCH_STORAGE_URL", f"file://{tempfile.mkdtemp()}")
 os.environ.setdefault("IMAGESEARCH_LOG_LEVEL", "WARNING")
 
+from _canned import canned_response
 from fastapi import Depends, FastAPI, Response
 
 from imagesearch.auth.tenant import Tenant
 from imagesearch.http.app import create_app, json_response
 from imagesearch.http.auth import TenantDep
 from imagesearch.local.functions import load_function
-from imagesearch.search.schemas import SearchRequest, SearchResponse, SearchResult
+from imagesearch.search.schemas import SearchRequest, SearchResponse
 from imagesearch.search.service import SearchPlan, SearchService
 from imagesearch.tables import format_table
 
-CANNED = SearchResponse(
-    results=[
-        SearchResult(
-            id=uuid.uuid4(),
-            score=0.5 - i / 100,
-            title=f"picture {i}",
-            filename=f"IMG_{i:04d}.jpg",
-            tags=["sea", "evening"],
-            url=f"https://bucket.example/originals/{i}?X-Amz-Signature={'ab' * 32}",
-            thumbnail_url=f"https://bucket.example/thumbnails/{i}?X-Amz-Signature={'cd' * 32}",
-        )
-        for i in range(10)
-    ],
-    next_cursor="WyIweDEuMDAwMDAwMDAwMDAwMHAtMSIsICJhYmMiXQ",
-    took_ms=4.2,
-    model="bench-model",
-    mode="hybrid",
-)
+CANNED = canned_response(signed=True)
 
 
 def canned_search(self: SearchService, tenant: Tenant, plan: SearchPlan, *, cursor: str | None = None) -> Any:

@@ -31,7 +31,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +41,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
 os.environ.pop("POWERTOOLS_DEV", None)
 
+from _canned import canned_response
 from aws_lambda_powertools import Metrics
 
 from imagesearch import observability
@@ -51,30 +51,12 @@ from imagesearch.local.functions import load_function
 from imagesearch.logs import logger
 from imagesearch.observability import QUERY_CACHE_HITS, SEARCH_LATENCY, metrics, tracer
 from imagesearch.search.plan import SearchPlan
-from imagesearch.search.schemas import SearchResponse, SearchResult
 from imagesearch.search.service import SearchService, latency_mode
 from imagesearch.tables import format_table
 
 NAMESPACE = "imagesearch"
 PLAN = SearchPlan(mode="hybrid", text="a red circle")
-CANNED = SearchResponse(
-    results=[
-        SearchResult(
-            id=uuid.uuid4(),
-            score=0.5 - i / 100,
-            title=f"picture {i}",
-            filename=f"IMG_{i:04d}.jpg",
-            tags=["sea"],
-            url=f"https://bucket.example/originals/{i}",
-            thumbnail_url=f"https://bucket.example/thumbnails/{i}",
-        )
-        for i in range(10)
-    ],
-    next_cursor=None,
-    took_ms=4.2,
-    model="bench-model",
-    mode="hybrid",
-)
+CANNED = canned_response(signed=False)
 
 
 def search_records() -> None:

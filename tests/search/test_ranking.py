@@ -47,7 +47,7 @@ START = datetime(2024, 12, 26, 12, tzinfo=UTC)
 
 @pytest.fixture
 def shapes(add_images: AddImages, db: Database) -> dict[str, UUID]:
-    pictures = [
+    pictures: list[dict[str, Any]] = [
         {
             "name": f"{color} {shape} {i}",
             "title": f"{color} {shape} {i}",
@@ -176,12 +176,14 @@ def test_collapse_shows_one_picture_per_group_of_near_duplicates(
 ) -> None:
     picture = make_picture(color="yellow", shape="circle", size=(160, 120), background="white")
     twice = picture.resize((320, 240), Image.Resampling.BICUBIC)
+    other = make_image(color="blue", shape="square", background="black")
+    recompressed = encode(picture, "JPEG", quality=60)
     add_images(
         {"name": "original", "title": "original", "data": encode(picture, "PNG")},
-        {"name": "recompressed", "title": "recompressed", "data": encode(picture, "JPEG", quality=60), "filename": "a.jpg"},
+        {"name": "recompressed", "title": "recompressed", "data": recompressed, "filename": "a.jpg"},
         {"name": "resized", "title": "resized", "data": encode(twice, "PNG")},
-        {"name": "other", "title": "other", "data": make_image(color="blue", shape="square", background="black")},
-    )  # fmt: skip
+        {"name": "other", "title": "other", "data": other},
+    )
     result = post(client, "/search", query="a yellow circle", mode="vector", collapse="duplicates")
     assert [
         (r["title"] in ("original", "recompressed", "resized"), r["duplicates"]) for r in result["results"]

@@ -74,12 +74,12 @@ class SearchStrategy(BaseModel):
     weight_vector: Annotated[float, Field(ge=0)] = 1.0
     weight_keyword: Annotated[float, Field(ge=0)] = 1.0
     rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
-    # cutoff: auto cuts a branch, past `cutoff_min_results`, at the first drop ("first") or the largest one
-    # ("largest") between neighbouring candidates that is at least `cutoff_gap` times their mean drop
-    # (bench/relevance.py tunes them; docs/search.md "Cut-offs").
-    cutoff_rule: Literal["first", "largest"] = "first"
-    cutoff_gap: Annotated[float, Field(ge=0)] = 3.0
-    cutoff_min_results: Annotated[int, Field(ge=1, le=1000)] = 1
+    # cutoff: auto cuts a branch, past `cutoff_min_results`, at the largest drop from a score at or above the
+    # mean ("largest") or at the first drop ("first") between neighbouring candidates, when it is at least
+    # `cutoff_gap` times their mean drop (bench/relevance.py tunes them; docs/search.md "Cut-offs").
+    cutoff_rule: Literal["first", "largest"] = "largest"
+    cutoff_gap: Annotated[float, Field(ge=0)] = 2.0
+    cutoff_min_results: Annotated[int, Field(ge=1, le=1000)] = 2
     # collapse: duplicates groups results whose vectors are at least this similar (cosine).
     duplicate_similarity: Annotated[float, Field(ge=0, le=1)] = 0.95
     endpoint: str | None = Field(default=None, description="another deployment's POST /search URL")
@@ -186,9 +186,9 @@ class Settings(BaseSettings):
     search_weight_vector: Annotated[float, Field(ge=0)] = 1.0
     search_weight_keyword: Annotated[float, Field(ge=0)] = 1.0
     search_rrf_k: Annotated[int, Field(ge=1, le=1000)] = 60
-    search_cutoff_rule: Literal["first", "largest"] = "first"
-    search_cutoff_gap: Annotated[float, Field(ge=0)] = 3.0
-    search_cutoff_min_results: Annotated[int, Field(ge=1, le=1000)] = 1
+    search_cutoff_rule: Literal["first", "largest"] = "largest"
+    search_cutoff_gap: Annotated[float, Field(ge=0)] = 2.0
+    search_cutoff_min_results: Annotated[int, Field(ge=1, le=1000)] = 2
     search_duplicate_similarity: Annotated[float, Field(ge=0, le=1)] = 0.95
     query_cache_size: Annotated[int, Field(ge=0)] = 1024
 

@@ -172,8 +172,11 @@ def _vector_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
 
 def _best_score_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
     """Recommend by best score: the HNSW neighbours of each positive example (one index scan each, in a
-    LATERAL), scored by their best weighted similarity to a positive minus their best to a negative.
-    `distance` is 1 - that score, so fusion, cut-off and paging treat it as the vector branch."""
+    LATERAL), scored by their best weighted similarity to a positive when it beats their best to a
+    negative, else by minus the square of that negative similarity (closer to a negative: lower). Qdrant's
+    rule; "best positive minus best negative" ranked a picture of the wanted kind below unrelated ones when
+    a negative example looked like it (bench/relevance.py). `distance` is 1 - the score, so fusion,
+    cut-off and paging treat it as the vector branch's."""
     join = sql.SQL(" JOIN images i ON i.id = e.image_id") if _has_image_filters(shape) else sql.SQL("")
     return sql.SQL(
         """
@@ -194,13 +197,15 @@ def _best_score_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
             WHERE ex.positive
         ),
         vec_candidates AS MATERIALIZED (
-            SELECT r.image_id,
-                   1 - (max(ex.weight * (1 - ({expr} <=> ex.v))) FILTER (WHERE ex.positive)
-                        - coalesce(max(ex.weight * (1 - ({expr} <=> ex.v)))
-                                   FILTER (WHERE NOT ex.positive), 0)) AS distance
-            FROM rec_ids r JOIN embeddings e ON e.image_id = r.image_id AND e.model_id = {model}
-            CROSS JOIN ex
-            GROUP BY r.image_id
+            SELECT image_id, 1 - CASE WHEN neg IS NULL OR pos > neg THEN pos ELSE -(neg * neg) END AS distance
+            FROM (
+                SELECT r.image_id,
+                       max(ex.weight * (1 - ({expr} <=> ex.v))) FILTER (WHERE ex.positive) AS pos,
+                       max(ex.weight * (1 - ({expr} <=> ex.v))) FILTER (WHERE NOT ex.positive) AS neg
+                FROM rec_ids r JOIN embeddings e ON e.image_id = r.image_id AND e.model_id = {model}
+                CROSS JOIN ex
+                GROUP BY r.image_id
+            ) s
         ),
         vec AS (
             SELECT image_id, distance, rank() OVER (ORDER BY distance) AS rank
@@ -312,9 +317,10 @@ def _fusion(shape: QueryShape) -> sql.Composable:
 def _cut(branch: str, source: str, value: str, key: str) -> sql.Composable:
     """`{branch}_cut`: where cutoff auto cuts a branch. Its candidates sorted by `value` (higher is
     better), the drops between neighbours, and their mean (the spread over n - 1). Past %(cutoff_min)s
-    candidates, the cut falls after the first drop of at least %(cutoff_gap)s times the mean (rule
-    "first"), or after the largest drop if it is that large (rule "largest"). `threshold` is the last kept
-    value, NULL for no cut."""
+    candidates, the cut falls after the largest drop from a value at or above the candidates' mean value
+    (rule "largest": the sparse tail of the list, where drops are large and mean nothing, is left out), or
+    after the first drop (rule "first"), if that drop is at least %(cutoff_gap)s times the mean drop.
+    `threshold` is the last kept value, NULL for no cut."""
     return sql.SQL(
         """
         {gaps} AS (
@@ -323,7 +329,8 @@ def _cut(branch: str, source: str, value: str, key: str) -> sql.Composable:
             WINDOW w AS (ORDER BY {value} DESC, {key})
         ),
         {stats} AS (
-            SELECT count(*) AS n, coalesce(max(value) - min(value), 0) / greatest(count(*) - 1, 1) AS mean_gap
+            SELECT count(*) AS n, avg(value) AS mean_value,
+                   coalesce(max(value) - min(value), 0) / greatest(count(*) - 1, 1) AS mean_gap
             FROM {gaps}
         ),
         {cut} AS (
@@ -334,6 +341,7 @@ def _cut(branch: str, source: str, value: str, key: str) -> sql.Composable:
                 SELECT * FROM {gaps}
                 WHERE pos >= %(cutoff_min)s AND gap IS NOT NULL
                   AND (%(cutoff_rule)s = 'largest' OR gap >= %(cutoff_gap)s * s.mean_gap)
+                  AND (%(cutoff_rule)s = 'first' OR value >= s.mean_value)
                 ORDER BY CASE WHEN %(cutoff_rule)s = 'first' THEN pos END, gap DESC, pos
                 LIMIT 1
             ) b ON true
