@@ -11,10 +11,13 @@ variant runs the same 100 queries; the variants are interleaved query by query (
 several rounds after an unmeasured warm-up round, so that each sees the same conditions on a shared,
 noisy machine. Per variant: wall time per request (p50, p95; and the median of the per-request difference
 to plain hybrid for the same query and round, the least noisy comparison), the statement's own time (the
-database call), the app's CPU per request (time.process_time) and PostgreSQL's (its client backends'
-CPU, from /proc). Target (the issue): each feature adds under 20% to plain hybrid's p50 at 100,000 images.
+database call, rows fetched), the app's CPU per request (time.process_time: every thread of the process,
+numpy's BLAS threads included) and PostgreSQL's (its client backends' CPU, from /proc). Target (the
+issue): each feature adds under 20% to plain hybrid's p50 at 100,000 images.
 
---explain prints EXPLAIN (ANALYZE, BUFFERS) of one query's statement for each variant.
+numpy's BLAS runs as many threads as there are cores unless OPENBLAS_NUM_THREADS says otherwise; the
+header of the table says which. --explain prints EXPLAIN (ANALYZE, BUFFERS) of one query's statement for
+each variant.
 """
 
 from __future__ import annotations
@@ -44,21 +47,23 @@ from imagesearch.db.pool import hnsw_settings
 from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS
 from imagesearch.runtime import Runtime
 from imagesearch.search.plan import SearchPlan, plan_search
-from imagesearch.search.schemas import effective_cutoff
+from imagesearch.search.schemas import SearchResponse, effective_cutoff
 from imagesearch.search.service import SearchService
 from imagesearch.tables import format_table
 
+FACETS = ["tags", "year", "month"]
 # Each variant: the request body's fields beside {"query": ..., "limit": 10} (mode hybrid).
 VARIANTS: dict[str, dict[str, Any]] = {
     "plain hybrid": {},
     "cutoff auto": {"cutoff": "auto"},
     "sort newest (cutoff auto)": {"sort": "newest"},
-    "facets tags, year, month": {"facets": ["tags", "year", "month"]},
+    "facets tags, year, month": {"facets": FACETS},
+    "cutoff auto + facets": {"cutoff": "auto", "facets": FACETS},
     "diversity 0.5": {"diversity": 0.5},
     "collapse duplicates": {"collapse": "duplicates"},
     "all: cutoff, facets, diversity, collapse": {
         "cutoff": "auto",
-        "facets": ["tags", "year", "month"],
+        "facets": FACETS,
         "diversity": 0.5,
         "collapse": "duplicates",
     },
@@ -76,6 +81,12 @@ class Samples:
     results: list[int] = field(default_factory=list)
     errors: int = 0
     keys: list[tuple[int, int]] = field(default_factory=list)  # (round, query) of each wall_ms
+
+
+@dataclass(frozen=True)
+class Variant:
+    fields: dict[str, Any]
+    service: SearchService
 
 
 def main() -> int:
@@ -110,10 +121,11 @@ def main() -> int:
         )
         service = runtime.search
         sql_ms = timed_reads(service)
+        variants = {name: Variant(fields, service) for name, fields in VARIANTS.items()}
         with psycopg.connect(url, autocommit=True) as monitor:
             if args.explain:
                 explain(service, monitor, texts[0])
-            samples = measure(service, monitor, texts, args.rounds, sql_ms)
+            samples = measure(variants, monitor, texts, args.rounds, sql_ms)
         runtime.close()
 
     load_avg = " / ".join(f"{x:.2f}" for x in psutil.getloadavg())
@@ -194,28 +206,28 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def request(service: SearchService, text: str, fields: dict[str, Any]) -> int:
-    """One request as the route serves it: plan, search, JSON. The number of results."""
-    response = service.search(DEFAULT_TENANT, body_plan(text, fields))
+def request(variant: Variant, text: str) -> SearchResponse:
+    """One request as the route serves it: plan, search, JSON."""
+    response = variant.service.search(DEFAULT_TENANT, body_plan(text, variant.fields))
     response.model_dump_json(exclude_unset=True)
-    if "facets" in fields and not (response.facets and response.facets.get("year")):
+    if "facets" in variant.fields and not (response.facets and response.facets.get("year")):
         raise RuntimeError(f"no year facet for {text!r}: {response.facets}")
-    return len(response.results)
+    return response
 
 
 def measure(
-    service: SearchService,
+    variants: dict[str, Variant],
     monitor: psycopg.Connection,
     texts: list[str],
     rounds: int,
     sql_ms: list[float],
 ) -> dict[str, Samples]:
-    names = list(VARIANTS)
+    names = list(variants)
     samples = {name: Samples() for name in names}
     log("warm-up round")
     for text in texts:
         for name in names:
-            request(service, text, VARIANTS[name])
+            request(variants[name], text)
     for r in range(rounds):
         log(f"round {r + 1} of {rounds}")
         processes = backends(monitor)
@@ -228,7 +240,7 @@ def measure(
                 cpu_before = time.process_time()
                 started = time.perf_counter()
                 try:
-                    count = request(service, text, VARIANTS[name])
+                    count = len(request(variants[name], text).results)
                 except Exception as error:  # noqa: BLE001 - counted and shown, the bench goes on
                     log(f"{name} / {text!r}: {error!r}")
                     sample.errors += 1
@@ -239,12 +251,10 @@ def measure(
                 sample.sql_ms.append(sum(sql_ms))
                 sample.results.append(count)
                 sample.keys.append((r, q))
-        base = samples[BASELINE]
+        base = float(np.median(samples[BASELINE].wall_ms))
         log(
-            "  "
-            + ", ".join(
-                f"{n}: {np.median(s.wall_ms) / np.median(base.wall_ms):.2f}" for n, s in samples.items()
-            )
+            "  p50 vs plain: "
+            + ", ".join(f"{n} {np.median(s.wall_ms) / base:.2f}" for n, s in samples.items())
         )
     return samples
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import os
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -1019,3 +1022,15 @@ def test_the_schema_is_migrated_by_a_custom_resource_before_any_code_changes(cfn
     assert migrate["Environment"]["Variables"]["IMAGESEARCH_DB_STATEMENT_TIMEOUT_MS"] == "0"
     (shared,) = migrate["Layers"]  # its own Alembic and database client: no dependency layer
     assert shared["Ref"].startswith("SharedLayer")
+
+
+def test_every_function_and_the_package_run_numpy_on_one_blas_thread(cfn: dict[str, Any]) -> None:
+    """The re-ranking's small matrix products are slower on a BLAS thread pool (bench/search_features.py):
+    every function's environment says one thread, and so does importing the package (the local stack)."""
+    for name in FUNCTIONS:
+        variables = cfn["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert variables["OPENBLAS_NUM_THREADS"] == "1", name
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    code = "import os, imagesearch.search.rerank; print(os.environ['OPENBLAS_NUM_THREADS'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"

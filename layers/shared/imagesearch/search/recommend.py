@@ -22,7 +22,7 @@ from imagesearch.errors import Conflict, InvalidRequest, NotFound
 from imagesearch.images import repository
 from imagesearch.images.schemas import strip_control_characters
 from imagesearch.search.plan import Examples, SearchPlan
-from imagesearch.search.rerank import decode_halfvec
+from imagesearch.search.rerank import unit_rows
 from imagesearch.search.schemas import Example, RecommendOptions
 from imagesearch.search.service import SearchService
 
@@ -94,14 +94,15 @@ def _stored_vectors(service: SearchService, tenant: Tenant, image_ids: list[UUID
         rows = conn.execute(
             embeddings.stored_vectors(record.id, record.dim), {"tenant": tenant.id, "ids": image_ids}
         ).fetchall()
-        found = {row[0]: decode_halfvec(row[1], record.dim) for row in rows}
+        vectors = unit_rows([row[1] for row in rows], record.dim)
+        found = {row[0]: vector for row, vector in zip(rows, vectors, strict=True)}
         for image_id in image_ids:
             if image_id not in found:
                 image = repository.get(conn, tenant.id, image_id)
                 if image is None:
                     raise NotFound(f"no image {image_id}")
                 raise Conflict(f"image {image_id} is {image.status}: it has no embedding to search with yet")
-    return {k: v for k, v in found.items() if v is not None}
+    return found
 
 
 def _example_key(request: RecommendOptions, matrix: np.ndarray) -> str:

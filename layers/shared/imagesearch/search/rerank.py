@@ -10,64 +10,65 @@ from collections.abc import Sequence
 
 import numpy as np
 
-
-def decode_halfvec(data: bytes | None, dim: int) -> np.ndarray | None:
-    """pgvector's `halfvec_send`: int16 dim, int16 unused, then dim big-endian half floats."""
-    if data is None:
-        return None
-    return np.frombuffer(data, dtype=">f2", count=dim, offset=4).astype(np.float32)
+# The pool diversity and collapse re-order: the best results of the relevant set, at most this many (a
+# larger pool costs ~2 ms more per 100 rows, bench/search_features.py; docs/search.md).
+POOL = 100
 
 
-def unit_matrix(vectors: Sequence[np.ndarray | None], dim: int) -> np.ndarray:
-    """The pool's vectors as unit rows; a missing vector is a zero row (similar to nothing)."""
-    matrix = np.zeros((len(vectors), dim), dtype=np.float32)
-    for i, vector in enumerate(vectors):
-        if vector is not None:
-            norm = float(np.linalg.norm(vector))
-            if norm > 0:
-                matrix[i] = vector / norm
+def unit_rows(blobs: Sequence[bytes | None], dim: int) -> np.ndarray:
+    """pgvector's `halfvec_send` values (int16 dim, int16 unused, dim big-endian half floats) as unit rows
+    of one float32 matrix, decoded in one pass; a missing vector is a zero row (similar to nothing)."""
+    size = 4 + 2 * dim
+    empty = bytes(size)
+    buffer = b"".join(blob if blob is not None and len(blob) == size else empty for blob in blobs)
+    halves = np.frombuffer(buffer, dtype=">f2").reshape(len(blobs), dim + 2)[:, 2:]
+    matrix = halves.astype(np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    np.divide(matrix, norms, out=matrix, where=norms > 0)
     return matrix
 
 
-def mmr_order(scores: Sequence[float], vectors: np.ndarray, diversity: float) -> list[int]:
-    """Indexes of the pool (given best first) in maximal-marginal-relevance order: each next pick maximises
-    (1 - diversity) * relevance - diversity * (its highest similarity to a result already picked).
-    Relevance is the score scaled to [0, 1] over the pool; 0 keeps the given order."""
+def mmr_order(scores: Sequence[float], similarity: np.ndarray, diversity: float, count: int) -> list[int]:
+    """The first `count` indexes of the pool (given best first) in maximal-marginal-relevance order: each
+    next pick maximises (1 - diversity) * relevance - diversity * (its highest similarity to a result
+    already picked). Relevance is the score scaled to [0, 1] over the pool; 0 keeps the given order."""
     n = len(scores)
-    if n == 0:
-        return []
-    if diversity <= 0:
-        return list(range(n))
+    count = min(count, n)
+    if diversity <= 0 or n == 0:
+        return list(range(count))
     values = np.asarray(scores, dtype=np.float64)
     spread = float(values.max() - values.min())
     relevance = (values - values.min()) / spread if spread > 0 else np.ones(n)
-    similarity = vectors @ vectors.T
-    closest = np.full(n, -np.inf)  # highest similarity to a picked result (none picked yet)
+    closest = np.zeros(n)  # highest similarity to a picked result (none picked yet)
     picked = np.zeros(n, dtype=bool)
     order: list[int] = []
-    for _ in range(n):
-        redundancy = np.where(np.isfinite(closest), closest, 0.0)
-        gain = (1 - diversity) * relevance - diversity * redundancy
+    for _ in range(count):
+        gain = (1 - diversity) * relevance - diversity * closest
         gain[picked] = -np.inf
         best = int(np.argmax(gain))  # ties: the better-ranked one (argmax takes the first)
         order.append(best)
         picked[best] = True
-        closest = np.maximum(closest, similarity[best])
+        if len(order) == 1:
+            closest = similarity[best].astype(np.float64)  # the first pick: its similarities as they are
+        else:
+            closest = np.maximum(closest, similarity[best])
     return order
 
 
-def collapse(order: Sequence[int], vectors: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+def collapse(order: Sequence[int], similarity: np.ndarray, threshold: float) -> list[tuple[int, int]]:
     """Walk `order` and keep one result per group of near-duplicates (cosine similarity >= threshold to a
-    result kept before it): (index, how many it stands for besides itself)."""
-    kept: list[int] = []
+    result kept before it, and a vector at all): (index, how many it stands for besides itself)."""
+    n = similarity.shape[0]
+    kept = np.zeros(n, dtype=bool)
     counts: dict[int, int] = {}
+    has_vector = similarity.diagonal() > 0
     for index in order:
-        if kept and vectors[index].any():
-            similarity = vectors[kept] @ vectors[index]
-            best = int(np.argmax(similarity))
-            if similarity[best] >= threshold:
-                counts[kept[best]] += 1
+        if has_vector[index] and kept.any():
+            row = np.where(kept, similarity[index], -np.inf)
+            best = int(np.argmax(row))
+            if row[best] >= threshold:
+                counts[best] += 1
                 continue
-        kept.append(index)
+        kept[index] = True
         counts[index] = 0
-    return [(index, counts[index]) for index in kept]
+    return [(index, counts[index]) for index in order if kept[index]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -151,9 +152,13 @@ class SearchService:
         with tracer.span("database"):
             rows = self.db.read(query.sql, query.params, settings=settings, row_factory=dict_row)
         first = rows[0] if rows else {}
+        # The facets ride on one row (as text: parsed once, search/sql.py).
+        facets = None
+        if plan.facets:
+            facets = next((row["facets"] for row in rows if row["facets"] is not None), "{}")
         return Ranked(
             hits=[Hit(row["id"], float(row["score"]), row) for row in rows if row["id"] is not None],
-            facets=first.get("facets") if plan.facets else None,
+            facets=json.loads(facets) if facets is not None else None,
             cut=first.get("cut"),
         )
 
@@ -199,12 +204,16 @@ class SearchService:
             raise Conflict(f"image {image_id} is {image.status}: it has no embedding to search with yet")
 
     def _reorder(self, hits: list[Hit], plan: SearchPlan, dim: int) -> list[Hit]:
-        """The pool in diversity order, then one result per near-duplicate group (collapse)."""
-        vectors = rerank.unit_matrix([rerank.decode_halfvec(hit.row["vector"], dim) for hit in hits], dim)
-        order = rerank.mmr_order([hit.score for hit in hits], vectors, plan.diversity)
+        """The pool in diversity order, then one result per near-duplicate group (collapse). Without
+        collapse, only as far as the page after this one needs (the rest is never shown)."""
+        vectors = rerank.unit_rows([hit.row["vector"] for hit in hits], dim)
+        similarity = vectors @ vectors.T
+        start = int(plan.after[0]) if plan.after else plan.offset
+        count = len(hits) if plan.collapse else start + plan.limit + 1
+        order = rerank.mmr_order([hit.score for hit in hits], similarity, plan.diversity, count)
         if not plan.collapse:
             return [hits[i] for i in order]
-        kept = rerank.collapse(order, vectors, self.strategy.duplicate_similarity)
+        kept = rerank.collapse(order, similarity, self.strategy.duplicate_similarity)
         return [replace(hits[i], duplicates=n) for i, n in kept]
 
     def _cut_explain(self, cut: dict[str, Any]) -> CutoffExplain:

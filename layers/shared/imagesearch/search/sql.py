@@ -20,6 +20,7 @@ from psycopg import sql
 from imagesearch.config import SearchStrategy
 from imagesearch.db import embeddings
 from imagesearch.db.model_records import ModelRecord
+from imagesearch.search import rerank
 from imagesearch.search.plan import SearchPlan
 
 TEXT_CONFIG = "english"
@@ -107,7 +108,7 @@ def search_query(
         "after_score": plan.after[0] if plan.after else None,
         "after_id": plan.after[1] if plan.after else None,
         "offset": plan.offset,
-        "limit": strategy.candidates if plan.pooled else plan.limit + 1,
+        "limit": min(strategy.candidates, rerank.POOL) if plan.pooled else plan.limit + 1,
         "cutoff_gap": strategy.cutoff_gap,
         "cutoff_min": strategy.cutoff_min_results,
         "cutoff_rule": strategy.cutoff_rule,
@@ -403,9 +404,16 @@ _SORTS: dict[str, tuple[str, str, str]] = {
 # than the statement's planning (docs/search.md).
 @lru_cache(maxsize=256)
 def _statement_bytes(model_id: str, dim: int, shape: QueryShape, paged: bool) -> bytes:
-    return _compose(
-        ModelRecord(id=model_id, dim=dim, state="", bundle_uri=None), shape, paged=paged
-    ).as_bytes(None)
+    statement = _compose(ModelRecord(id=model_id, dim=dim, state="", bundle_uri=None), shape, paged=paged)
+    return _squeeze(statement.as_bytes(None))
+
+
+def _squeeze(statement: bytes) -> bytes:
+    """Runs of whitespace outside string literals as one space: psycopg caches the parsing of statements
+    up to 4,096 bytes only, and the indentation made the longer shapes miss it."""
+    parts = statement.split(b"'")
+    parts[::2] = [b" ".join(part.split()) for part in parts[::2]]
+    return b"'".join(parts)
 
 
 def _compose(model: ModelRecord, shape: QueryShape, *, paged: bool) -> sql.Composed:
@@ -489,8 +497,8 @@ def _compose(model: ModelRecord, shape: QueryShape, *, paged: bool) -> sql.Compo
         )
     body = sql.SQL("({page}) p{joins}").format(page=page, joins=sql.Composed(joins))
     if shape.facets:
-        # One row even when the page is empty: the facets ride on every row, and a NULL id means none.
-        columns.append(sql.SQL("fc.facets"))
+        # One row even when the page is empty (a NULL id means none); the facets ride on one row, as text.
+        columns.append(sql.SQL("CASE WHEN row_number() OVER () = 1 THEN fc.facets::text END AS facets"))
         body = sql.SQL("(SELECT {facets} AS facets) fc LEFT JOIN ({inner}) ON true").format(
             facets=_facets(shape), inner=body
         )
