@@ -16,12 +16,17 @@ numpy's BLAS threads included) and PostgreSQL's (its client backends' CPU, from 
 issue): each feature adds under 20% to plain hybrid's p50 at 100,000 images.
 
 numpy's BLAS runs as many threads as there are cores unless OPENBLAS_NUM_THREADS says otherwise; the
-header of the table says which. --explain prints EXPLAIN (ANALYZE, BUFFERS) of one query's statement for
+package sets it to 1 unless it is set (imported first here, as the functions do), and the header of the
+table says which ran. --explain prints EXPLAIN (ANALYZE, BUFFERS) of one query's statement for
 each variant.
 """
 
 from __future__ import annotations
 
+# First, as the functions and the CLI import it: it sets OPENBLAS_NUM_THREADS before numpy loads.
+import imagesearch  # noqa: F401
+
+# isort: split
 import argparse
 import os
 import sys
