@@ -391,8 +391,13 @@ def test_layers_are_built_from_the_shared_package_and_the_pinned_requirements(
 
 def test_every_environment_variable_is_a_setting_the_code_reads(cfn: dict[str, Any]) -> None:
     """A misspelt variable would be silently ignored (extra="ignore"): each one must name a Settings field
-    (or be one of Powertools' own)."""
-    known = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL", "POWERTOOLS_METRICS_NAMESPACE"}
+    (or be one of Powertools' or OpenBLAS's own)."""
+    known = {
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_LOG_LEVEL",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "OPENBLAS_NUM_THREADS",
+    }
     for name, field in Settings.model_fields.items():
         known.add(f"IMAGESEARCH_{name.upper()}")
         alias = field.validation_alias
