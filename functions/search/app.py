@@ -20,6 +20,7 @@ from imagesearch.search.plan import plan_search
 from imagesearch.search.recommend import recommend_plan
 from imagesearch.search.schemas import (
     MAX_EXAMPLES,
+    Cutoff,
     RecommendOptions,
     RecommendRequest,
     SearchFilters,
@@ -98,9 +99,10 @@ def similar(
     service: SearchServiceDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
+    cutoff: Annotated[Cutoff, Query(description='"auto": stop where the similarities drop')] = "none",
 ) -> Response:
     """Images like a stored one, by its stored vector (no model run)."""
-    plan = plan_search(query=None, image_id=image_id, mode="vector", limit=limit)
+    plan = plan_search(query=None, image_id=image_id, mode="vector", limit=limit, cutoff=cutoff)
     return json_response(service.search(tenant, plan, cursor=cursor))
 
 
@@ -113,6 +115,7 @@ def search_by_image(
     limit: Annotated[int, Form(ge=1, le=100)] = 20,
     min_score: Annotated[float | None, Form(ge=-1.0, le=1.0)] = None,
     tags: Annotated[list[str] | None, Form()] = None,
+    cutoff: Annotated[Cutoff, Form(description='"auto": stop where the similarities drop')] = "none",
 ) -> Response:
     """Images similar to an uploaded picture (embedded with the image tower, never stored)."""
     data = read_upload(file, settings.max_upload_bytes)
@@ -129,6 +132,7 @@ def search_by_image(
         filters=filters,
         min_score=min_score,
         query_vector=vector,
+        cutoff=cutoff,
     )
     return json_response(service.search(tenant, plan))
 

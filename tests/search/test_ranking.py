@@ -280,3 +280,22 @@ def test_recommend_examples_that_are_unknown_or_not_embedded(
         conn.execute("DELETE FROM embeddings WHERE image_id = %s", (shapes["green triangle 8"],))
     response = client.post("/recommend", json={"positive": [{"image_id": str(shapes["green triangle 8"])}]})
     assert response.status_code == 409, response.text
+
+
+def test_similar_images_and_search_by_picture_take_the_cutoff(
+    client: TestClient, shapes: dict[str, UUID]
+) -> None:
+    example = shapes["blue square 4"]
+    everything = client.get(f"/images/{example}/similar", params={"limit": 100}).json()["results"]
+    assert len(everything) == len(SHAPES) - 1
+    similar = client.get(f"/images/{example}/similar", params={"limit": 100, "cutoff": "auto"})
+    assert sorted(r["title"] for r in similar.json()["results"]) == [f"blue square {i}" for i in (5, 6, 7)]
+    picture = make_image(color="blue", shape="square", size=(120, 80))
+    by_picture = client.post(
+        "/search/image", files={"file": ("q.png", picture)}, data={"limit": "100", "cutoff": "auto"}
+    )
+    assert sorted(r["title"] for r in by_picture.json()["results"]) == [
+        f"blue square {i}" for i in range(4, 8)
+    ]
+    bad = client.get(f"/images/{example}/similar", params={"cutoff": "often"})
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/problem+json"
