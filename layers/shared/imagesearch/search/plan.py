@@ -55,12 +55,12 @@ class SearchPlan:
     @property
     def uses_stored_vector(self) -> bool:
         """The query vector is a stored image's, read by the statement itself (no model run)."""
-        return (
-            self.uses_vectors
-            and self.query_vector is None
-            and self.query_image is not None
-            and self.examples is None
-        )
+        return self.uses_vectors and self.query_vector is None and self.query_image is not None
+
+    @property
+    def pool_start(self) -> int:
+        """Where a pooled page starts in the re-ordered pool: the cursor's position, or the offset."""
+        return int(self.after[0]) if self.after else self.offset
 
     @property
     def pooled(self) -> bool:

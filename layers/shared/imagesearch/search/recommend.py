@@ -4,7 +4,8 @@ Each example becomes a unit vector (a stored image's vector of the active model,
 tower, an uploaded picture through the image tower). `average` folds them into one query vector (the
 weighted positives minus the weighted negatives) and runs the vector search; `best_score` sends them all
 to the statement, which gathers each positive's neighbours and scores every candidate by its best
-weighted similarity to a positive minus its best to a negative (search/sql.py).
+weighted similarity to a positive when that beats its best to a negative, else by minus the square of
+the latter (search/sql.py `_best_score_branch`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from imagesearch.images import repository
 from imagesearch.images.schemas import strip_control_characters
 from imagesearch.search.plan import Examples, SearchPlan
 from imagesearch.search.rerank import unit_rows
-from imagesearch.search.schemas import Example, RecommendOptions
+from imagesearch.search.schemas import MAX_EXAMPLES, Example, RecommendOptions
 from imagesearch.search.service import SearchService
 
 
@@ -53,8 +54,8 @@ def recommend_plan(
             weights.append(1.0)
     if not any(positive):
         raise InvalidRequest("give at least one positive example")
-    if len(vectors) > 20:
-        raise InvalidRequest("at most 20 examples, positive and negative together")
+    if len(vectors) > MAX_EXAMPLES:
+        raise InvalidRequest(f"at most {MAX_EXAMPLES} examples, positive and negative together")
     matrix = np.stack([v / max(float(np.linalg.norm(v)), 1e-12) for v in vectors]).astype(np.float32)
     key = _example_key(request, matrix)
     exclude = tuple(dict.fromkeys(e.image_id for e, _ in examples if e.image_id is not None))

@@ -207,8 +207,9 @@ class RecommendOptions(BaseModel):
     negative: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
     strategy: RecommendStrategy = Field(
         default="best_score",
-        description="best_score: each image's best positive similarity minus its best negative one; "
-        "average: one query vector, the weighted positives minus the weighted negatives",
+        description="best_score: each image's best positive similarity when it beats its best negative one, "
+        "else minus the square of that negative similarity; average: one query vector, the weighted "
+        "positives minus the weighted negatives",
     )
     limit: int = Field(default=20, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=512)

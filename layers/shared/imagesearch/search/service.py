@@ -95,10 +95,10 @@ class SearchService:
         ranked = self.execute(tenant, plan, self.strategy, record=record)
         live_ms = (time.perf_counter() - started) * 1000
         hits = ranked.hits
-        if not hits and plan.query_image is not None and plan.after is None and plan.examples is None:
+        if not hits and plan.query_image is not None and plan.after is None:
             self._check_query_image(tenant, plan.query_image, record)
         if plan.pooled:  # a page of the re-ordered pool; the cursor holds the position after it
-            start = int(plan.after[0]) if plan.after else plan.offset
+            start = plan.pool_start
             hits = self._reorder(hits, plan, record.dim)
             page = hits[start : start + plan.limit]
             more = len(hits) > start + plan.limit
@@ -208,8 +208,7 @@ class SearchService:
         collapse, only as far as the page after this one needs (the rest is never shown)."""
         vectors = rerank.unit_rows([hit.row["vector"] for hit in hits], dim)
         similarity = vectors @ vectors.T
-        start = int(plan.after[0]) if plan.after else plan.offset
-        count = len(hits) if plan.collapse else start + plan.limit + 1
+        count = len(hits) if plan.collapse else plan.pool_start + plan.limit + 1
         order = rerank.mmr_order([hit.score for hit in hits], similarity, plan.diversity, count)
         if not plan.collapse:
             return [hits[i] for i in order]

@@ -47,7 +47,7 @@ class QueryShape:
     filters: tuple[str, ...] = ()  # names of FILTER_PREDICATES
     exclude: bool = False  # leave the query image itself out (similar images)
     loose_keywords: bool = False  # also rank images matching some of the words (plain queries only)
-    best_score: bool = False  # recommend: candidates near any positive example, scored by best pos - neg
+    best_score: bool = False  # recommend: candidates near any positive example, scored by _best_score_branch
     cutoff: bool = False  # cutoff auto: each branch cut at its largest drop in scores
     sort: str = "relevance"  # relevance, newest, oldest
     facets: tuple[str, ...] = ()  # names of FACETS
@@ -114,17 +114,13 @@ def search_query(
         "cutoff_rule": strategy.cutoff_rule,
     }
     if plan.examples is not None:
-        params["ex_vectors"] = [_vector_text(v) for v in plan.examples.vectors]
+        params["ex_vectors"] = list(plan.examples.vectors)  # vector[], as the query vector is a vector
         params["ex_positive"] = list(plan.examples.positive)
         params["ex_weights"] = list(plan.examples.weights)
     elif plan.uses_vectors and not stored:
         params["query_vector"] = np.asarray(query_vector, dtype=np.float32)
     statement = _statement_bytes(model.id, model.dim, shape, plan.after is not None)
     return SearchQuery(statement, params, uses_vector_index=plan.uses_vectors)
-
-
-def _vector_text(vector: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.6g}" for x in np.asarray(vector, dtype=np.float32)) + "]"
 
 
 def _filters(shape: QueryShape) -> sql.Composable:
@@ -182,8 +178,8 @@ def _best_score_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
     return sql.SQL(
         """
         ex AS MATERIALIZED (
-            SELECT x.v::halfvec({dim}) AS v, x.positive, x.weight
-            FROM unnest(%(ex_vectors)s::text[], %(ex_positive)s::bool[], %(ex_weights)s::float8[])
+            SELECT x.v, x.positive, x.weight
+            FROM unnest(%(ex_vectors)s::halfvec({dim})[], %(ex_positive)s::bool[], %(ex_weights)s::float8[])
                  AS x(v, positive, weight)
         ),
         rec_ids AS MATERIALIZED (
