@@ -11,11 +11,18 @@ from mangum import Mangum
 from imagesearch.errors import PayloadTooLarge
 from imagesearch.http.app import create_app
 from imagesearch.http.auth import TenantDep
-from imagesearch.http.deps import ImageServiceDep, SettingsDep
+from imagesearch.http.deps import ImageServiceDep, SettingsDep, WebhookServiceDep
 from imagesearch.http.uploads import read_upload
 from imagesearch.images.schemas import ImageList, ImagePublic, ImageUpdate, UploadCreate, UploadPublic
 from imagesearch.logs import logger
 from imagesearch.observability import UPLOADS_ACCEPTED, metrics, tracer
+from imagesearch.webhooks.schemas import (
+    DeliveryList,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookList,
+    WebhookPublic,
+)
 
 app = create_app("imagesearch upload")
 
@@ -106,6 +113,41 @@ def delete_image(image_id: UUID, tenant: TenantDep, images: ImageServiceDep) -> 
     """Remove the record, its embeddings, the original and its thumbnail."""
     images.delete(tenant, image_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@app.post("/webhooks", status_code=status.HTTP_201_CREATED, response_model=WebhookCreated, tags=["webhooks"])
+def create_webhook(body: WebhookCreate, tenant: TenantDep, webhooks: WebhookServiceDep) -> WebhookCreated:
+    """Subscribe a URL to image events; the answer carries the signing secret, shown this once."""
+    return webhooks.create(tenant.id, body)
+
+
+@app.get("/webhooks", response_model=WebhookList, tags=["webhooks"])
+def list_webhooks(tenant: TenantDep, webhooks: WebhookServiceDep) -> WebhookList:
+    return webhooks.list(tenant.id)
+
+
+@app.get("/webhooks/{webhook_id}", response_model=WebhookPublic, tags=["webhooks"])
+def get_webhook(webhook_id: UUID, tenant: TenantDep, webhooks: WebhookServiceDep) -> WebhookPublic:
+    return webhooks.get(tenant.id, webhook_id)
+
+
+@app.delete("/webhooks/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, tags=["webhooks"])
+def delete_webhook(webhook_id: UUID, tenant: TenantDep, webhooks: WebhookServiceDep) -> Response:
+    """Unsubscribe; deliveries not yet sent are dropped."""
+    webhooks.delete(tenant.id, webhook_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@app.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveryList, tags=["webhooks"])
+def list_deliveries(
+    webhook_id: UUID,
+    tenant: TenantDep,
+    webhooks: WebhookServiceDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> DeliveryList:
+    """The webhook's deliveries newest first, with their attempts and last outcome."""
+    return webhooks.deliveries(tenant.id, webhook_id, limit=limit, cursor=cursor)
 
 
 _asgi = Mangum(app, lifespan="off")

@@ -157,7 +157,8 @@ def test_every_route_but_health_has_the_modes_authorizer(translated: dict[str, d
     served = set()
     for name in ("upload", "search"):
         for path, operations in load_function(name).app.openapi()["paths"].items():
-            served |= {(method.upper(), path.replace("{image_id}", "{id}")) for method in operations}
+            path = path.replace("{image_id}", "{id}").replace("{webhook_id}", "{id}")
+            served |= {(method.upper(), path) for method in operations}
     expected: dict[str, Any] = {
         "api_key": [{"ApiKeyAuthorizer": []}],
         "jwt": [{"JwtAuthorizer": []}],

@@ -73,7 +73,10 @@ def test_unknown_functions_and_parameters_are_named(template: dict[str, Any]) ->
     assert find_function(template, "EMBED") == "EmbedFunction"
     with pytest.raises(
         TemplateError,
-        match="AuthorizerFunction, EmbedFunction, MigrateFunction, SearchFunction, UploadFunction",
+        match=(
+            "AuthorizerFunction, EmbedFunction, MigrateFunction, SearchFunction, UploadFunction, "
+            "WebhooksFunction"
+        ),
     ):
         find_function(template, "thumbnail")
     with pytest.raises(TemplateError, match="no parameter ModelUrl"):

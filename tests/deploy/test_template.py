@@ -20,8 +20,15 @@ from imagesearch.images.object_keys import ORIGINALS, THUMBNAILS
 from imagesearch.local.functions import load_function
 from imagesearch.local.sam_template import Resolver, function_spec, load_template
 
-FUNCTIONS = ("UploadFunction", "SearchFunction", "EmbedFunction")
-ROLES = {"UploadFunction": "UploadRole", "SearchFunction": "SearchRole", "EmbedFunction": "EmbedRole"}
+FUNCTIONS = ("UploadFunction", "SearchFunction", "EmbedFunction", "WebhooksFunction")
+ROLES = {
+    "UploadFunction": "UploadRole",
+    "SearchFunction": "SearchRole",
+    "EmbedFunction": "EmbedRole",
+    "WebhooksFunction": "WebhooksRole",
+}
+# The functions that read images or run the model (the webhooks function does neither).
+IMAGE_FUNCTIONS = ("UploadFunction", "SearchFunction", "EmbedFunction")
 EXPECTED_ROUTES = {
     ("GET", "/health"): "UploadFunction",
     ("POST", "/images"): "UploadFunction",
@@ -30,6 +37,11 @@ EXPECTED_ROUTES = {
     ("GET", "/images/{id}"): "UploadFunction",
     ("PATCH", "/images/{id}"): "UploadFunction",
     ("DELETE", "/images/{id}"): "UploadFunction",
+    ("POST", "/webhooks"): "UploadFunction",
+    ("GET", "/webhooks"): "UploadFunction",
+    ("GET", "/webhooks/{id}"): "UploadFunction",
+    ("DELETE", "/webhooks/{id}"): "UploadFunction",
+    ("GET", "/webhooks/{id}/deliveries"): "UploadFunction",
     ("POST", "/search"): "SearchFunction",
     ("POST", "/search/image"): "SearchFunction",
     ("GET", "/images/{id}/similar"): "SearchFunction",
@@ -55,6 +67,8 @@ JUSTIFIED_LINT_FINDINGS = {
     "ES7000": {"sam", "cfn"},  # the alarm e-mail subscription
     "ES1001": {"cfn"},  # SQS event source mappings have no on-failure destination
     "W2001": {"cfn"},  # SAM inlines SearchDeploymentType into the deployment group
+    "ES4000": {"sam", "cfn"},  # the webhooks function's triggers have no dead-letter queue
+    "ES1007": {"sam", "cfn"},  # nor an on-failure destination: the next minute's schedule redoes them
 }
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:imagesearch/db-AbCdEf"
 PROXY_ARN = "arn:aws:rds:us-east-1:123456789012:db-proxy:prx-0123456789abcdef0"
@@ -181,6 +195,8 @@ def test_routes_go_to_their_functions_and_search_routes_to_its_alias(cfn: dict[s
     # (AuthMode=api_key, docs/edge-auth.md) on its own; nothing else may
     permissions = resources_of(cfn, "AWS::Lambda::Permission")
     authorizer = permissions.pop("AuthorizerPermission")
+    for events in ("WebhooksFunctionSchedulePermission", "WebhooksOnImageEventsPermission"):  # EventBridge's
+        assert permissions.pop(events)["Properties"]["Principal"] == "events.amazonaws.com"
     assert authorizer["Condition"] == "IsApiKey"
     assert authorizer["Properties"]["FunctionName"] == {"Fn::GetAtt": ["AuthorizerFunction", "Arn"]}
     assert len(permissions) == len(EXPECTED_ROUTES)
@@ -194,7 +210,8 @@ def test_every_route_of_the_apps_is_deployed_and_no_other() -> None:
     served = set()
     for name in ("upload", "search"):
         for path, operations in load_function(name).app.openapi()["paths"].items():
-            served |= {(method.upper(), path.replace("{image_id}", "{id}")) for method in operations}
+            path = path.replace("{image_id}", "{id}").replace("{webhook_id}", "{id}")
+            served |= {(method.upper(), path) for method in operations}
     assert served == set(EXPECTED_ROUTES)
 
 
@@ -338,6 +355,7 @@ FUNCTION_LAYERS = {
     "UploadFunction": ["SharedLayer", "CoreDepsLayer", "HttpDepsLayer", "HeifDepsLayer"],
     "SearchFunction": ["SharedLayer", "CoreDepsLayer", "ModelDepsLayer", "HttpDepsLayer"],
     "EmbedFunction": ["SharedLayer", "CoreDepsLayer", "ModelDepsLayer", "HeifDepsLayer"],
+    "WebhooksFunction": ["SharedLayer", "CoreDepsLayer"],
 }
 DEPENDENCY_LAYERS = {
     "CoreDepsLayer": "core",
@@ -582,9 +600,9 @@ def test_the_proxy_targets_the_instance_or_the_cluster_with_a_bounded_pool(cfn: 
 def test_reserved_concurrency_is_a_parameter_and_the_defaults_fit_the_connection_budget(
     cfn: dict[str, Any],
 ) -> None:
-    """docs/deploy.md "Connections": each upload, search and embed container holds one connection to
-    the proxy; at the defaults all of them at once fit in the proxy's share of a database with
-    max_connections 200."""
+    """docs/deploy.md "Connections": each upload, search, embed, authorizer and webhooks container holds
+    one connection to the proxy; at the defaults all of them at once fit in the proxy's share of a
+    database with max_connections 200."""
     for function, parameter, condition in (
         ("UploadFunction", "UploadReservedConcurrency", "ReservesUploadConcurrency"),
         ("SearchFunction", "SearchReservedConcurrency", "ReservesSearchConcurrency"),
@@ -604,6 +622,10 @@ def test_reserved_concurrency_is_a_parameter_and_the_defaults_fit_the_connection
             "AuthorizerReservedConcurrency",
         )
     )
+    # the webhooks dispatcher: a fixed reservation of one (claims skip each other's rows; one is enough)
+    webhooks = cfn["Resources"]["WebhooksFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert webhooks == 1
+    containers += webhooks
     assert containers <= BUDGET_MAX_CONNECTIONS * parameter_default(cfn, "ProxyMaxConnectionsPercent") / 100
 
 
@@ -634,9 +656,10 @@ def test_the_vpc_parameters_are_typed_and_required(cfn: dict[str, Any]) -> None:
     for name, kind in types.items():
         assert cfn["Parameters"][name]["Type"] == kind and "Default" not in cfn["Parameters"][name]
     for function in FUNCTIONS:
+        own = [{"Ref": "WebhooksSecurityGroup"}] if function == "WebhooksFunction" else []  # its receivers
         assert cfn["Resources"][function]["Properties"]["VpcConfig"] == {
             "SubnetIds": {"Ref": "SubnetIds"},
-            "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}],
+            "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}, *own],
         }
 
 
@@ -786,6 +809,7 @@ def test_s3_permissions_stay_on_the_bucket_prefixes_each_function_uses(cfn: dict
         "bundles": {"s3:GetObject"},
         "model": {"s3:GetObject"},
     }
+    assert s3_grants("WebhooksRole") == {}
 
 
 def test_queue_secret_and_log_permissions_name_one_resource_each(cfn: dict[str, Any]) -> None:
@@ -813,7 +837,9 @@ def test_queue_secret_and_log_permissions_name_one_resource_each(cfn: dict[str, 
                 assert statement["Resource"] == {
                     "Fn::GetAtt": [function.replace("Function", "LogGroup"), "Arn"]
                 }
-        expected = ["HasModelUri", "ReadsDatabaseSecret", "UsesProxy"]
+        expected = ["ReadsDatabaseSecret", "UsesProxy"]
+        if function in IMAGE_FUNCTIONS:
+            expected.append("HasModelUri")
         if role == "SearchRole":
             expected.append("HasReplicaSecret")
         assert sorted(conditional_policies(cfn["Resources"][role])) == sorted(expected)
@@ -830,7 +856,7 @@ def test_model_bundle_read_is_limited_to_the_model_uri_prefix(cfn: dict[str, Any
 def test_every_function_may_read_the_bundles_prefix_of_a_model_being_rolled_out(cfn: dict[str, Any]) -> None:
     """A model registered with an s3:// bundle_uri under ModelBundlesUri (by default the images bucket's
     models/) loads in every function before ModelUri names it."""
-    for role in ROLES.values():
+    for role in (ROLES[f] for f in IMAGE_FUNCTIONS):
         (bundles,) = [s for s in statements(cfn["Resources"][role]) if s.get("Sid") == "ModelBundles"]
         assert bundles["Action"] == "s3:GetObject"
         condition, given, default = bundles["Resource"]["Fn::If"]
@@ -972,7 +998,8 @@ def test_alarms_watch_ingestion_functions_and_the_api_and_notify_one_topic(cfn: 
     ]
     for function in (*FUNCTIONS, "AuthorizerFunction"):
         dimensions: dict[str, Any] = {"FunctionName": {"Ref": function}}
-        expected.append(["AWS/Lambda", "Throttles", dimensions])
+        if function != "WebhooksFunction":  # throttled by design: one dispatcher at a time
+            expected.append(["AWS/Lambda", "Throttles", dimensions])
         if function == "SearchFunction":  # the alias: what the API calls and the canary watches
             dimensions = {**dimensions, "Resource": {"Fn::Sub": "${SearchFunction}:live"}}
         expected.append(["AWS/Lambda", "Errors", dimensions])
@@ -1004,6 +1031,123 @@ def test_outputs_name_the_api_bucket_queues_network_and_alarms(cfn: dict[str, An
     assert outputs["FunctionSecurityGroupId"]["Value"] == {"Fn::GetAtt": ["FunctionSecurityGroup", "GroupId"]}
     assert outputs["DatabaseProxyEndpoint"]["Condition"] == "UsesProxy"
     assert outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+
+
+# --- webhooks: the outbox's dispatcher (docs/webhooks.md) ---
+
+
+WEBHOOK_CONDITIONED = (
+    "WebhooksFunction",
+    "WebhooksRole",
+    "WebhooksLogGroup",
+    "WebhooksSecurityGroup",
+    "WebhooksErrorsAlarm",
+    "WebhooksFunctionSchedule",
+    "WebhooksFunctionSchedulePermission",
+    "WebhooksFunctionEventInvokeConfig",
+)
+
+
+def test_the_webhooks_function_runs_every_minute_and_on_the_buss_image_events(cfn: dict[str, Any]) -> None:
+    """The schedule sends what came due (retries); with ImageEventBus, a rule on that bus for the stack's
+    own events (source imagesearch) sends a new delivery at once. WebhookDelivery=false removes it all."""
+    resources = cfn["Resources"]
+    for name in WEBHOOK_CONDITIONED:
+        assert resources[name]["Condition"] == "DeliversWebhooks", name
+    assert cfn["Conditions"]["DeliversWebhooks"] == {"Fn::Equals": [{"Ref": "WebhookDelivery"}, "true"]}
+    assert parameter_default(cfn, "WebhookDelivery") == "true"
+    # every minute, to this function, allowed for that rule only
+    schedule = resources["WebhooksFunctionSchedule"]["Properties"]
+    assert schedule["ScheduleExpression"] == "rate(1 minute)"
+    (target,) = schedule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["WebhooksFunction", "Arn"]}
+    allowed = resources["WebhooksFunctionSchedulePermission"]["Properties"]
+    assert allowed["Principal"] == "events.amazonaws.com"
+    assert allowed["SourceArn"] == {"Fn::GetAtt": ["WebhooksFunctionSchedule", "Arn"]}
+    # the image events on ImageEventBus, only when it is set (and delivery is on)
+    rule = resources["WebhooksOnImageEvents"]
+    assert rule["Condition"] == "WakesWebhooksOnImageEvents"
+    assert cfn["Conditions"]["WakesWebhooksOnImageEvents"] == {
+        "Fn::And": [{"Condition": "DeliversWebhooks"}, {"Condition": "PublishesImageEvents"}]
+    }
+    assert rule["Properties"]["EventBusName"] == {"Ref": "ImageEventBus"}
+    assert rule["Properties"]["EventPattern"] == {"source": ["imagesearch"]}
+    (target,) = rule["Properties"]["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["WebhooksFunction", "Arn"]}
+    permission = resources["WebhooksOnImageEventsPermission"]
+    assert permission["Condition"] == "WakesWebhooksOnImageEvents"
+    assert permission["Properties"]["Principal"] == "events.amazonaws.com"
+    assert permission["Properties"]["SourceArn"] == {"Fn::GetAtt": ["WebhooksOnImageEvents", "Arn"]}
+    # nothing else invokes it
+    invokers = [
+        name
+        for name, p in resources_of(cfn, "AWS::Lambda::Permission").items()
+        if "WebhooksFunction" in json.dumps(p["Properties"]["FunctionName"])
+    ]
+    assert sorted(invokers) == ["WebhooksFunctionSchedulePermission", "WebhooksOnImageEventsPermission"]
+    # a trigger is not retried or kept: the next minute's schedule does the same work
+    invoke = resources["WebhooksFunctionEventInvokeConfig"]["Properties"]
+    assert (invoke["MaximumRetryAttempts"], invoke["MaximumEventAgeInSeconds"]) == (0, 60)
+    for values, schedule_made, rule_made in (
+        ({}, True, False),
+        ({"ImageEventBus": "default"}, True, True),
+        ({"ImageEventBus": "default", "WebhookDelivery": "false"}, False, False),
+    ):
+        resolver = Resolver(cfn, values)
+        assert resolver.condition("DeliversWebhooks") is schedule_made, values
+        assert resolver.condition("WakesWebhooksOnImageEvents") is rule_made, values
+
+
+def test_the_webhooks_function_is_sized_for_a_batch_of_timeouts_and_runs_alone(cfn: dict[str, Any]) -> None:
+    """A batch of 10 receivers that all time out (connect and read) takes 2 x 10 x the timeout setting; the
+    handler starts no batch once less than a lease (that plus 30 s) is left, so the function's timeout
+    must leave room for at least one batch to start."""
+    from imagesearch.webhooks.dispatch import Dispatcher
+
+    properties = cfn["Resources"]["WebhooksFunction"]["Properties"]
+    timeout = Settings.model_fields["webhook_timeout_seconds"].default
+    lease = Dispatcher(None, type("S", (), {"timeout_seconds": timeout})()).lease_seconds  # type: ignore[arg-type]
+    assert properties["Timeout"] > lease + 30
+    assert properties["ReservedConcurrentExecutions"] == 1
+    assert "IMAGESEARCH_EVENTBRIDGE_BUS_NAME" not in environment(cfn, "WebhooksFunction")  # it puts nothing
+    # the functions' group (the proxy admits it), and the receivers' ports on a group of its own
+    assert properties["VpcConfig"] == {
+        "SubnetIds": {"Ref": "SubnetIds"},
+        "SecurityGroupIds": [{"Ref": "FunctionSecurityGroup"}, {"Ref": "WebhooksSecurityGroup"}],
+    }
+    (egress,) = cfn["Resources"]["WebhooksSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    assert (egress["IpProtocol"], egress["FromPort"], egress["ToPort"]) == ("tcp", 1, 65535)
+    assert "SecurityGroupIngress" not in cfn["Resources"]["WebhooksSecurityGroup"]["Properties"]
+
+
+def test_the_webhooks_role_reaches_the_database_and_nothing_else(cfn: dict[str, Any]) -> None:
+    """No S3, no queue, no bus, no model bundle: logs, the network interfaces, X-Ray and the database."""
+    role = cfn["Resources"]["WebhooksRole"]
+    actions = {a for s in every_statement(role) for a in as_list(s["Action"])}
+    database = {"rds-db:connect", "secretsmanager:GetSecretValue", "kms:Decrypt"}
+    logs = {"logs:CreateLogStream", "logs:PutLogEvents"}
+    assert actions == logs | database | NETWORK_INTERFACE_ACTIONS | XRAY_ACTIONS
+    assert not any(a.split(":")[0] in ("s3", "sqs", "events", "lambda") for a in actions)
+
+
+def test_an_events_endpoint_is_made_only_for_the_bus_unless_the_vpc_has_one(cfn: dict[str, Any]) -> None:
+    endpoint = cfn["Resources"]["EventsEndpoint"]
+    assert endpoint["Condition"] == "MakesEventsEndpoint"
+    properties = endpoint["Properties"]
+    assert properties["VpcEndpointType"] == "Interface"
+    assert properties["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.events"}
+    assert properties["PrivateDnsEnabled"] is True
+    assert properties["SubnetIds"] == {"Ref": "SubnetIds"}
+    assert properties["SecurityGroupIds"] == [{"Fn::GetAtt": ["EventsEndpointSecurityGroup", "GroupId"]}]
+    (ingress,) = cfn["Resources"]["EventsEndpointSecurityGroup"]["Properties"]["SecurityGroupIngress"]
+    assert ingress["SourceSecurityGroupId"] == {"Fn::GetAtt": ["FunctionSecurityGroup", "GroupId"]}
+    assert (ingress["FromPort"], ingress["ToPort"]) == (443, 443)
+    for values, made in (
+        ({}, False),
+        ({"ImageEventBus": "default"}, True),
+        ({"ImageEventBus": "default", "CreateEventsEndpoint": "false"}, False),
+    ):
+        assert Resolver(cfn, values).condition("MakesEventsEndpoint") is made, values
 
 
 # --- the schema: migrated before the code ---

@@ -52,6 +52,10 @@ SEARCH_LATENCY = Metric("SearchLatency", MILLISECONDS, dimension="mode")
 QUERY_CACHE_HITS = Metric("QueryCacheHits", COUNT)
 QUERY_CACHE_MISSES = Metric("QueryCacheMisses", COUNT)
 UPLOADS_ACCEPTED = Metric("UploadsAccepted", COUNT, dimension="via")
+WEBHOOKS_DELIVERED = Metric("WebhooksDelivered", COUNT)
+WEBHOOK_ATTEMPTS_FAILED = Metric("WebhookAttemptsFailed", COUNT)  # each failed try, retried or not
+WEBHOOKS_GIVEN_UP = Metric("WebhooksGivenUp", COUNT)  # deliveries that ran out of attempts: `failed`
+EVENTS_NOT_PUBLISHED = Metric("EventsNotPublished", COUNT)  # EventBridge PutEvents entries lost
 METRICS = (
     IMAGES_EMBEDDED,
     IMAGES_FAILED,
@@ -60,6 +64,10 @@ METRICS = (
     QUERY_CACHE_HITS,
     QUERY_CACHE_MISSES,
     UPLOADS_ACCEPTED,
+    WEBHOOKS_DELIVERED,
+    WEBHOOK_ATTEMPTS_FAILED,
+    WEBHOOKS_GIVEN_UP,
+    EVENTS_NOT_PUBLISHED,
 )
 
 Measurements = dict[tuple[Metric, str | None], list[float]]

@@ -39,11 +39,14 @@ if TYPE_CHECKING:
     from imagesearch.model.embedder import EmbeddingModel
     from imagesearch.search.service import SearchService
     from imagesearch.search.shadow import ShadowRunner
+    from imagesearch.webhooks.dispatch import Dispatcher
+    from imagesearch.webhooks.publisher import EventPublisher
+    from imagesearch.webhooks.service import WebhookService
 
 T = TypeVar("T")
 
 # The parts a caller may hand in instead of having them built.
-PARTS = frozenset({"database", "search_database", "storage", "configured_model"})
+PARTS = frozenset({"database", "search_database", "storage", "configured_model", "publisher"})
 
 
 class Runtime:
@@ -149,6 +152,7 @@ class Runtime:
                 max_image_pixels=s.max_image_pixels,
                 url_expiry_seconds=s.presign_expiry_seconds,
                 urls=self.urls,
+                publisher=self.publisher,
             )
 
         return self._part("images", build)
@@ -196,9 +200,51 @@ class Runtime:
                 self.models.embedding_models,
                 max_upload_bytes=self.settings.max_upload_bytes,
                 max_image_pixels=self.settings.max_image_pixels,
+                publisher=self.publisher,
             )
 
         return self._part("ingestor", build)
+
+    # --- outbound events -----------------------------------------------------------------------------------
+    @property
+    def publisher(self) -> EventPublisher:
+        """Where committed image events are announced: the EventBridge bus when one is set, else nowhere
+        (webhooks need no announcement: their outbox rows are written with the change)."""
+
+        def build() -> EventPublisher:
+            from imagesearch.webhooks.publisher import EventBridgePublisher, NoPublisher, eventbridge_client
+
+            bus = self.settings.eventbridge_bus_name
+            if bus is None:
+                return NoPublisher()
+            return EventBridgePublisher(bus, eventbridge_client)  # the function's region (AWS_REGION)
+
+        return self._part("publisher", build)
+
+    @property
+    def webhooks(self) -> WebhookService:
+        def build() -> WebhookService:
+            from imagesearch.webhooks.service import WebhookService
+
+            return WebhookService(self.database, allow_private_urls=self.settings.webhook_allow_private_urls)
+
+        return self._part("webhooks", build)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """Sends the webhook outbox's due deliveries (the webhooks function, the local stack's thread)."""
+
+        def build() -> Dispatcher:
+            from imagesearch.webhooks.dispatch import Dispatcher
+            from imagesearch.webhooks.sender import HttpSender
+
+            s = self.settings
+            sender = HttpSender(
+                timeout_seconds=s.webhook_timeout_seconds, allow_private=s.webhook_allow_private_urls
+            )
+            return Dispatcher(self.database, sender, max_attempts=s.webhook_max_attempts)
+
+        return self._part("dispatcher", build)
 
     # --- authentication ------------------------------------------------------------------------------------
     @property

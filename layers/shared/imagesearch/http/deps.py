@@ -11,6 +11,7 @@ from imagesearch.db import Database
 from imagesearch.images.service import ImageService
 from imagesearch.runtime import get_runtime
 from imagesearch.search.service import SearchService
+from imagesearch.webhooks.service import WebhookService
 
 
 # Dependencies are `async def` although they only return objects: FastAPI runs each sync dependency in
@@ -32,7 +33,12 @@ async def search_service() -> SearchService:
     return get_runtime().search
 
 
+async def webhook_service() -> WebhookService:
+    return get_runtime().webhooks
+
+
 SettingsDep = Annotated[Settings, Depends(current_settings)]
 DbDep = Annotated[Database, Depends(database)]
 ImageServiceDep = Annotated[ImageService, Depends(image_service)]
 SearchServiceDep = Annotated[SearchService, Depends(search_service)]
+WebhookServiceDep = Annotated[WebhookService, Depends(webhook_service)]

@@ -258,10 +258,11 @@ def pending(conn: psycopg.Connection, *, unchanged_for_seconds: float = 0.0) -> 
     return [(row[0], row[1]) for row in rows]
 
 
-def fail_pending(conn: psycopg.Connection, image_id: UUID, error: str) -> None:
-    """Mark the record failed unless it left pending meanwhile."""
-    conn.execute(
+def fail_pending(conn: psycopg.Connection, image_id: UUID, error: str) -> UUID | None:
+    """Mark the record failed unless it left pending meanwhile; its tenant's id when it was marked."""
+    row = conn.execute(
         "UPDATE images SET status = 'failed', error = %s, updated_at = now() "
-        "WHERE id = %s AND status = 'pending'",
+        "WHERE id = %s AND status = 'pending' RETURNING tenant_id",
         (error, image_id),
-    )
+    ).fetchone()
+    return row[0] if row else None

@@ -34,6 +34,8 @@ from imagesearch.imaging import decode_upload
 from imagesearch.logs import logger
 from imagesearch.storage import ObjectStorage
 from imagesearch.storage.urls import UrlCache
+from imagesearch.webhooks import events, outbox
+from imagesearch.webhooks.publisher import EventPublisher, NoPublisher
 
 
 class ImageService:
@@ -48,8 +50,10 @@ class ImageService:
         max_image_pixels: int,
         url_expiry_seconds: int,
         urls: UrlCache | None = None,
+        publisher: EventPublisher | None = None,
     ) -> None:
         self.db = db
+        self.publisher = publisher or NoPublisher()
         self.storage = storage
         self.max_upload_bytes = max_upload_bytes
         self.max_image_pixels = max_image_pixels
@@ -224,8 +228,11 @@ class ImageService:
         """Remove the record and its embeddings (leaving a tombstone), then the object and its thumbnail."""
         with self.db.connection() as conn:
             record = repository.delete(conn, tenant.id, image_id)
-        if record is None:
-            raise NotFound(f"no image {image_id}")
+            if record is None:
+                raise NotFound(f"no image {image_id}")
+            # The event's outbox rows commit with the deletion, or neither does.
+            event = outbox.record(conn, events.deleted(tenant.id, image_id))
+        self.publisher.publish([event])
         # The row goes first, its tombstone with it: a late event for the object then finds the tombstone
         # and drops the object. If storage fails here, `imagesearch reconcile` removes the objects later
         # (for the same reason); the image is gone either way.

@@ -34,6 +34,9 @@ from imagesearch.logs import logger
 from imagesearch.model.embedder import EmbeddingModel
 from imagesearch.observability import IMAGES_EMBEDDED, IMAGES_FAILED, metrics
 from imagesearch.storage import ObjectStorage
+from imagesearch.webhooks import events, outbox
+from imagesearch.webhooks.events import ImageEvent
+from imagesearch.webhooks.publisher import EventPublisher, NoPublisher
 
 
 class Outcome(StrEnum):
@@ -54,6 +57,7 @@ class Prepared:
     adopted: bool = False  # the record was made here for an id-named original that had none
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)  # models wanted but not loadable here
+    announcement: ImageEvent | None = None  # recorded with the saved outcome; published after its commit
 
 
 class EmbeddingModels(Protocol):
@@ -95,8 +99,10 @@ class Ingestor:
         *,
         max_upload_bytes: int,
         max_image_pixels: int,
+        publisher: EventPublisher | None = None,
     ) -> None:
         self.db = db
+        self.publisher = publisher or NoPublisher()
         self.storage = storage
         self._models = models
         self.max_upload_bytes = max_upload_bytes
@@ -238,6 +244,8 @@ class Ingestor:
         outcome, dropped = self._save_with_every_model(item, record)
         if dropped:  # only once the transaction that made it so is committed
             self._delete_quietly(*drop)
+        if item.announcement is not None and outcome in (Outcome.READY, Outcome.FAILED):
+            self.publisher.publish([item.announcement])
         if outcome is Outcome.READY:
             logger.info("image ready", extra={"image_id": str(record.id), "models": sorted(item.vectors)})
             metrics.add(IMAGES_EMBEDDED)
@@ -271,6 +279,7 @@ class Ingestor:
             repository.mark_failed(
                 conn, record.id, item.note, object_etag=event.etag, sequencer=event.sequencer
             )
+            item.announcement = outbox.record(conn, events.failed(record.tenant_id, record.id, item.note))
             logger.warning("image failed", extra={"image_id": str(record.id), "reason": item.note})
             return Outcome.FAILED, False
         decoded = item.decoded
@@ -288,6 +297,7 @@ class Ingestor:
             # Kept: the image's own record (the client learns it), or the only copy of the bytes.
             note = f"duplicate: the same bytes as image {duplicate.id}"
             repository.mark_failed(conn, record.id, note, object_etag=event.etag, sequencer=event.sequencer)
+            item.announcement = outbox.record(conn, events.failed(record.tenant_id, record.id, note))
             return Outcome.FAILED, False
         # A model registered (reindex) after this batch read its list: its vector too, or a back-fill that
         # already passed this image would leave it without one.
@@ -307,6 +317,8 @@ class Ingestor:
             object_etag=event.etag,
             sequencer=event.sequencer,
         )
+        # The webhook deliveries commit with `ready`, or neither does.
+        item.announcement = outbox.record(conn, events.ready(record.tenant_id, record.id))
         return Outcome.READY, False
 
     def _embed_more(self, item: Prepared, model_ids: set[str]) -> None:

@@ -23,6 +23,7 @@ from imagesearch.ingest import strays
 from imagesearch.ingest.processor import Ingestor, Outcome, Prepared
 from imagesearch.ingest.strays import Stray
 from imagesearch.storage import ObjectStorage
+from imagesearch.webhooks import events, outbox
 
 Progress = Callable[[str], object]
 
@@ -75,10 +76,14 @@ def _stuck_pending(
         except ObjectNotFound:
             report.missing_failed += 1
             if not dry_run:
+                reason = f"missing: no object arrived within {int(timeout)} seconds"
                 with db.connection() as conn:
-                    repository.fail_pending(
-                        conn, image_id, f"missing: no object arrived within {int(timeout)} seconds"
+                    tenant_id = repository.fail_pending(conn, image_id, reason)
+                    failed = (
+                        outbox.record(conn, events.failed(tenant_id, image_id, reason)) if tenant_id else None
                     )
+                if failed is not None:
+                    ingestor.publisher.publish([failed])
             continue
         if dry_run:
             report.count("would process")

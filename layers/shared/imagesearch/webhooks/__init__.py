@@ -1,0 +1,1 @@
+"""Outbound events: image ready, failed and deleted, to webhooks (signed) and, on AWS, EventBridge."""
