@@ -21,8 +21,8 @@ def register(subparsers: Any) -> None:
     )
     seed.add_argument("--count", type=int, default=200, help="pictures to upload (default 200)")
     seed.add_argument("--seed", type=int, default=None, help="gallery seed (default 1; training uses 0)")
-    seed.add_argument("--url", default="http://127.0.0.1:8000", help="the API (default: the local stack)")
-    seed.add_argument("--api-key", help="API key, when the API requires one")
+    seed.add_argument("--url", help="the API (default: $IMAGESEARCH_URL, else the local stack)")
+    seed.add_argument("--api-key", help="API key, when the API requires one (default: $IMAGESEARCH_API_KEY)")
     seed.add_argument("--concurrency", type=int, default=4, help="uploads in flight (default 4)")
     seed.set_defaults(func=run_seed)
 
@@ -31,19 +31,22 @@ def run_seed(args: argparse.Namespace) -> int:
     """Run `demo seed` with a progress bar and a summary."""
     from tqdm import tqdm
 
-    from imagesearch.client.api import UploadOutcome
+    from imagesearch.client import Client
+    from imagesearch.client.bulk_upload import UploadOutcome
     from imagesearch.demo.gallery import GALLERY_SEED, upload_gallery
 
     if args.count < 1:
         print("imagesearch: error: --count must be at least 1", file=sys.stderr)
         return 2
     seed = GALLERY_SEED if args.seed is None else args.seed
-    with tqdm(total=args.count, unit="image", desc="demo seed") as bar:
+    with (
+        Client(args.url, args.api_key) as client,
+        tqdm(total=args.count, unit="image", desc="demo seed") as bar,
+    ):
         result = upload_gallery(
-            args.url,
+            client,
             count=args.count,
             seed=seed,
-            api_key=args.api_key,
             concurrency=args.concurrency,
             progress=lambda _name, _outcome: bar.update(1),
         )

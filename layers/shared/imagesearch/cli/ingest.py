@@ -16,8 +16,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--tags", action="append", default=[], help="tags for every file (repeat or comma-separate)"
     )
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="the API (default: the local stack)")
-    parser.add_argument("--api-key", help="API key, when the API requires one")
+    parser.add_argument("--url", help="the API (default: $IMAGESEARCH_URL, else the local stack)")
+    parser.add_argument(
+        "--api-key", help="API key, when the API requires one (default: $IMAGESEARCH_API_KEY)"
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="uploads in flight (default 4)")
     parser.set_defaults(func=run)
 
@@ -25,17 +27,18 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from imagesearch.client.api import UploadOutcome
-    from imagesearch.client.bulk_upload import BulkUploader, collect_files
+    from imagesearch.client import Client
+    from imagesearch.client.bulk_upload import BulkUploader, UploadOutcome, collect_files
 
     files = collect_files(args.paths, recursive=args.recursive)
     if not files:
         print("no image files found")
         return 1
-    uploader = BulkUploader(
-        args.url, api_key=args.api_key, tags=args.tags, concurrency=max(1, args.concurrency)
-    )
-    with tqdm(total=len(files), unit="file", desc="ingest") as bar:
+    with (
+        Client(args.url, args.api_key) as client,
+        tqdm(total=len(files), unit="file", desc="ingest") as bar,
+    ):
+        uploader = BulkUploader(client, tags=args.tags, concurrency=max(1, args.concurrency))
         result = uploader.run(files, progress=lambda _path, _outcome: bar.update(1))
     added, skipped = result.count(UploadOutcome.ADDED), result.count(UploadOutcome.SKIPPED)
     rejected, errors = result.count(UploadOutcome.REJECTED), result.count(UploadOutcome.ERROR)

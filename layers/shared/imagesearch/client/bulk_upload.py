@@ -1,26 +1,78 @@
-"""`imagesearch ingest`: upload a folder to a running API, with bounded concurrency and resume.
+"""Many uploads through one Client, with bounded concurrency and resume (`imagesearch ingest`, `demo seed`).
 
 Each file is hashed first; a file whose bytes the API already holds (GET /images?sha256=) is skipped without
-being sent, so an interrupted run resumes where it stopped. Small files go through POST /images; larger
-ones through POST /uploads and a PUT to the presigned URL (Lambda's payload limit is 6 MB).
+being sent, so an interrupted run resumes where it stopped. The client picks multipart or a presigned
+upload by size.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
-from imagesearch.client.api import ApiClient, Uploaded, UploadOutcome, upload_all
-from imagesearch.imaging import CONTENT_TYPES, sniff_format
+from imagesearch.client.errors import ApiError
+from imagesearch.client.operations import MULTIPART_LIMIT, UploadResult
+from imagesearch.client.sync import Client
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif"}
 )
-DIRECT_UPLOAD_LIMIT = 5 * 1024 * 1024
+DIRECT_UPLOAD_LIMIT = MULTIPART_LIMIT
+
+
+class UploadOutcome(StrEnum):
+    ADDED = "added"
+    SKIPPED = "skipped"  # the API already has these bytes
+    REJECTED = "rejected"  # the API refused the file (not an image, too large, ...)
+    ERROR = "error"  # could not be sent (network, server down after retries)
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    outcome: UploadOutcome
+    detail: str  # the image id, or why it is not there
+
+
+def outcome_of(upload: Callable[[], UploadResult]) -> Uploaded:
+    """What became of one upload: added or skipped (with the id), refused by the API (its problem's
+    detail), or not sent at all (network, server errors after the client's retries)."""
+    try:
+        result = upload()
+    except ApiError as e:
+        outcome = UploadOutcome.REJECTED if 400 <= e.status < 500 else UploadOutcome.ERROR
+        return Uploaded(outcome, e.detail if outcome is UploadOutcome.REJECTED else str(e))
+    except (httpx.HTTPError, OSError) as e:
+        return Uploaded(UploadOutcome.ERROR, f"{type(e).__name__}: {e}")
+    return Uploaded(UploadOutcome.ADDED if result.created else UploadOutcome.SKIPPED, str(result.image.id))
+
+
+Item = TypeVar("Item", bound=Hashable)
+
+
+def upload_all(
+    items: Iterable[Item],
+    upload: Callable[[Item], Uploaded],
+    *,
+    concurrency: int,
+    progress: Callable[[Item, UploadOutcome], object] | None = None,
+) -> dict[Item, Uploaded]:
+    """`upload(item)` for every item with at most `concurrency` in flight; `progress` as each one ends."""
+    results: dict[Item, Uploaded] = {}
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        futures = {pool.submit(upload, item): item for item in items}
+        for future in as_completed(futures):
+            item = futures[future]
+            results[item] = future.result()
+            if progress is not None:
+                progress(item, results[item].outcome)
+    return results
 
 
 @dataclass
@@ -48,19 +100,10 @@ def collect_files(paths: Iterable[Path], *, recursive: bool) -> list[Path]:
 
 
 class BulkUploader:
-    """Uploads files to `base_url` with at most `concurrency` requests in flight."""
+    """Uploads files through `client` with at most `concurrency` requests in flight."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        tags: Sequence[str] = (),
-        concurrency: int = 4,
-        timeout: float = 60.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.client = ApiClient(base_url, api_key=api_key, timeout=timeout, transport=transport)
+    def __init__(self, client: Client, *, tags: Sequence[str] = (), concurrency: int = 4) -> None:
+        self.client = client
         self.tags = list(tags)
         self.concurrency = concurrency
 
@@ -78,23 +121,12 @@ class BulkUploader:
             data = path.read_bytes()
         except OSError as e:
             return Uploaded(UploadOutcome.ERROR, str(e))
-        sha256 = hashlib.sha256(data).hexdigest()
-        try:  # resume: bytes the API has (or is still embedding, for direct uploads) are not sent again
-            existing = self.client.find_by_sha256(sha256)
-        except httpx.HTTPError as e:
-            return Uploaded(UploadOutcome.ERROR, f"{type(e).__name__}: {e}")
-        if existing is not None:
-            return Uploaded(UploadOutcome.SKIPPED, existing)
-        if len(data) <= DIRECT_UPLOAD_LIMIT:
-            return self.client.upload(path.name, data, fields={"tags": self.tags} if self.tags else None)
-        fmt = sniff_format(data)
-        if fmt is None:
-            return Uploaded(UploadOutcome.REJECTED, "not a supported image format")
-        announcement = {
-            "filename": path.name,
-            "content_type": CONTENT_TYPES[fmt],
-            "size": len(data),
-            "sha256": sha256,
-            "tags": self.tags,
-        }
-        return self.client.upload_direct(announcement, data)
+
+        def upload() -> UploadResult:
+            # resume: bytes the API has (or is still embedding, for direct uploads) are not sent again
+            sha256 = hashlib.sha256(data).hexdigest()
+            for existing in self.client.list_images(sha256=sha256, page_size=1):
+                return UploadResult(existing, created=False)
+            return self.client.upload_result(data, filename=path.name, tags=self.tags or None)
+
+        return outcome_of(upload)

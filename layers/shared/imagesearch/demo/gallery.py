@@ -1,8 +1,9 @@
 """A generated gallery of shapes, uploaded to a running API (`imagesearch demo seed`).
 
-Each picture goes through POST /images with a title ("Small red circle"), its caption as description and
-its tags. The pictures are deterministic PNG bytes for a seed, so a second run sends the same bytes and the
-API answers 200 with the existing record: re-running is safe and counts those as skipped.
+Each picture goes through the client's upload (POST /images) with a title ("Small red circle"), its
+caption as description and its tags. The pictures are deterministic PNG bytes for a seed, so a second run
+sends the same bytes and the API answers 200 with the existing record: re-running is safe and counts those
+as skipped.
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import httpx
-
-from imagesearch.client.api import ApiClient, Uploaded, UploadOutcome, upload_all
+from imagesearch.client import Client
+from imagesearch.client.bulk_upload import Uploaded, UploadOutcome, outcome_of, upload_all
 from imagesearch.demo.shapes import ShapeSample, sample
 
 GALLERY_SEED = 1  # training uses stream 0: the gallery shows pictures the model has not seen
@@ -51,28 +51,32 @@ def gallery_png(item: ShapeSample) -> bytes:
 
 
 def upload_gallery(
-    base_url: str,
+    client: Client,
     *,
     count: int,
     seed: int = GALLERY_SEED,
     size: int = GALLERY_SIZE,
-    api_key: str | None = None,
     concurrency: int = 4,
     progress: Callable[[str, UploadOutcome], object] | None = None,
-    transport: httpx.BaseTransport | None = None,
 ) -> GalleryResult:
     """Generate `count` pictures of stream `seed` and upload them with at most `concurrency` in flight."""
 
     def upload(index: int) -> Uploaded:
         # drawn inside the workers, so drawing overlaps with uploads
         item = sample(index, seed=seed, size=size)
-        fields = {"title": item.title, "description": item.caption, "tags": list(item.tags)}
-        return client.upload(gallery_filename(seed, index), gallery_png(item), fields=fields)
+        return outcome_of(
+            lambda: client.upload_result(
+                gallery_png(item),
+                filename=gallery_filename(seed, index),
+                title=item.title,
+                description=item.caption,
+                tags=item.tags,
+            )
+        )
 
     def report(index: int, outcome: UploadOutcome) -> None:
         if progress is not None:
             progress(gallery_filename(seed, index), outcome)
 
-    with ApiClient(base_url, api_key=api_key, transport=transport) as client:
-        uploaded = upload_all(range(count), upload, concurrency=concurrency, progress=report)
+    uploaded = upload_all(range(count), upload, concurrency=concurrency, progress=report)
     return GalleryResult({gallery_filename(seed, index): value for index, value in uploaded.items()})

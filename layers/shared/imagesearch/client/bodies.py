@@ -1,0 +1,126 @@
+"""Request bodies the client sends, as typed dictionaries: the keyword arguments of the client's methods.
+
+Only the keys a caller gives are sent, so the server's defaults apply to the rest. tests/test_openapi.py
+checks every key against the committed openapi.json.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Any, Literal, Required
+from uuid import UUID
+
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
+
+SearchMode = Literal["hybrid", "vector", "keyword"]
+Cutoff = Literal["auto", "none"]
+Sort = Literal["relevance", "newest", "oldest"]
+Facet = Literal["tags", "year", "month"]
+WebhookEvent = Literal["image.ready", "image.failed", "image.deleted"]
+
+
+class Filters(TypedDict, total=False):
+    """Narrow a search: tags (any or all of them) and a creation-time range (with a time zone)."""
+
+    tags: list[str]
+    tags_mode: Literal["any", "all"]
+    created_after: datetime
+    created_before: datetime
+
+
+class Example(TypedDict, total=False):
+    """A recommendation example: a stored image or a text, with a weight (default 1)."""
+
+    image_id: UUID
+    text: str
+    weight: float
+
+
+class SearchOptions(TypedDict, total=False):
+    """POST /search, beside the query text (docs/search.md)."""
+
+    image_id: UUID
+    mode: SearchMode
+    limit: int
+    cursor: str
+    offset: int
+    filters: Filters
+    min_score: float
+    explain: bool
+    cutoff: Cutoff
+    sort: Sort
+    facets: list[Facet]
+    diversity: float
+    collapse: Literal["duplicates"]
+
+
+class SearchBody(SearchOptions, total=False):
+    query: str
+
+
+class RecommendOptions(TypedDict, total=False):
+    """POST /recommend, beside the positive examples."""
+
+    negative: list[Example]
+    strategy: Literal["best_score", "average"]
+    limit: int
+    cursor: str
+    filters: Filters
+    min_score: float
+    cutoff: Cutoff
+    explain: bool
+
+
+class RecommendBody(RecommendOptions, total=False):
+    positive: Required[list[Example]]
+
+
+class ImageChanges(TypedDict, total=False):
+    """PATCH /images/{id}: only the keys given change; None clears title or description."""
+
+    title: str | None
+    description: str | None
+    tags: list[str] | None
+
+
+class UploadAnnouncement(TypedDict, total=False):
+    """POST /uploads: a direct upload of `size` bytes, to PUT to the URL it answers with."""
+
+    filename: Required[str]
+    content_type: Required[str]
+    size: Required[int]
+    sha256: str
+    title: str
+    description: str
+    tags: list[str]
+
+
+class WebhookCreate(TypedDict, total=False):
+    url: Required[str]
+    events: Required[list[WebhookEvent]]
+    description: str
+
+
+# The component of openapi.json each body stands for (tests/test_openapi.py compares them).
+REQUEST_SCHEMAS: dict[Any, str] = {
+    Filters: "SearchFilters",
+    Example: "Example",
+    SearchBody: "SearchRequest",
+    RecommendBody: "RecommendRequest",
+    ImageChanges: "ImageUpdate",
+    UploadAnnouncement: "UploadCreate",
+    WebhookCreate: "WebhookCreate",
+}
+
+
+@cache
+def _adapter(body_type: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(body_type)
+
+
+def to_json(body_type: Any, body: object) -> Any:
+    """`body` checked against its type and made JSON-ready (UUIDs and datetimes as strings)."""
+    adapter = _adapter(body_type)
+    return adapter.dump_python(adapter.validate_python(body), mode="json")

@@ -1,0 +1,180 @@
+"""The API's shapes as the client reads and sends them.
+
+These are the client's own models, not the server's: a client may talk to an older or newer server, so
+responses allow fields it does not know (`extra="allow"`) and open sets of values (statuses, modes) are
+plain strings. tests/test_openapi.py checks every field against the committed openapi.json.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Response(BaseModel):
+    """A response body: fields a newer server adds are kept, not refused."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Problem(Response):
+    """RFC 9457 problem details, as every error response carries them."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    reason: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+class Health(Response):
+    status: str
+    database: str
+    model: str | None
+    check: str = "deep"
+
+
+class Image(Response):
+    """An image record; `url` and `thumbnail_url` are short-lived."""
+
+    id: UUID
+    status: str  # pending, ready or failed
+    error: str | None
+    title: str | None
+    description: str | None
+    tags: list[str]
+    filename: str | None
+    content_type: str | None
+    size: int | None
+    width: int | None
+    height: int | None
+    sha256: str | None
+    created_at: datetime
+    updated_at: datetime
+    url: str | None
+    thumbnail_url: str | None
+
+
+class ImagePage(Response):
+    items: list[Image]
+    next_cursor: str | None
+
+
+class UploadTicket(Response):
+    """POST /uploads: where to PUT the bytes (no URL when the API already has them)."""
+
+    id: UUID
+    upload_url: str | None
+    method: str
+    headers: dict[str, str]
+    expires_at: datetime | None
+    image: Image
+
+
+class Explain(Response):
+    vector_rank: int | None
+    vector_distance: float | None
+    keyword_rank: int | None
+    keyword_score: float | None
+
+
+class CutoffExplain(Response):
+    branch: str
+    kept: int
+    candidates: int
+    threshold: float | None
+    gap: float | None
+    mean_gap: float | None
+    reason: str
+
+
+class FacetCount(Response):
+    value: str
+    count: int
+
+
+class SearchResult(Response):
+    id: UUID
+    score: float
+    title: str | None
+    filename: str | None
+    tags: list[str]
+    created_at: datetime
+    url: str | None
+    thumbnail_url: str | None
+    duplicates: int | None = None
+    explain: Explain | None = None
+
+
+class SearchResponse(Response):
+    """One page of results of a search, a recommendation or a similar-images query."""
+
+    results: list[SearchResult]
+    next_cursor: str | None
+    took_ms: float
+    model: str
+    mode: str
+    facets: dict[str, list[FacetCount]] | None = None
+    cutoff: list[CutoffExplain] | None = None
+
+
+class Webhook(Response):
+    """A webhook subscription."""
+
+    id: UUID
+    url: str
+    events: list[str]
+    description: str | None = None
+    created_at: datetime
+
+
+class WebhookCreated(Webhook):
+    """The answer that created a webhook: the only one with its signing secret (for verify_webhook)."""
+
+    secret: str
+
+
+class WebhookList(Response):
+    items: list[Webhook]
+
+
+class WebhookDelivery(Response):
+    id: UUID
+    event_id: UUID
+    event_type: str
+    status: str  # pending, delivered or failed
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+
+class DeliveryPage(Response):
+    items: list[WebhookDelivery]
+    next_cursor: str | None
+
+
+# The component of openapi.json each response model stands for (tests/test_openapi.py compares them).
+RESPONSE_SCHEMAS: dict[type[Response], str] = {
+    Problem: "Problem",
+    Health: "Health",
+    Image: "ImagePublic",
+    ImagePage: "ImageList",
+    UploadTicket: "UploadPublic",
+    Explain: "Explain",
+    CutoffExplain: "CutoffExplain",
+    FacetCount: "FacetCount",
+    SearchResult: "SearchResult",
+    SearchResponse: "SearchResponse",
+    Webhook: "WebhookPublic",
+    WebhookCreated: "WebhookCreated",
+    WebhookList: "WebhookList",
+    WebhookDelivery: "DeliveryPublic",
+    DeliveryPage: "DeliveryList",
+}
