@@ -1,6 +1,11 @@
 """Embed function: object-created events (S3 -> SQS, S3 direct, EventBridge) -> embeddings, and back-fill
 messages (`imagesearch reindex --queue-url`) -> another model's vectors of stored images.
 
+`app` is the same function as an HTTP service (`imagesearch serve embed`, and the local stack's one port):
+`POST /events` takes CloudEvents and S3-compatible webhooks pushed by Knative Eventing, Eventarc, Event
+Grid or MinIO (imagesearch.http.events). It is built on first use, so the Lambda function, which only
+runs `handler`, never imports FastAPI or the CloudEvents SDK (its layers carry neither).
+
 SQS batches report partial failures through Powertools' batch utility: a permanently bad image is recorded
 as `failed` and acknowledged; a transient fault fails only its message, which SQS redelivers and, after
 maxReceiveCount, moves to the dead-letter queue.
@@ -48,3 +53,13 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # A direct S3 notification or an EventBridge event: a transient fault raises, so Lambda retries it.
     outcomes = get_runtime().ingestor.ingest(parse_body(event))
     return {"outcomes": [str(outcome) for outcome in outcomes]}
+
+
+def __getattr__(name: str) -> Any:
+    """`app`, the HTTP service, made when first asked for (PEP 562): a module attribute from then on."""
+    if name != "app":
+        raise AttributeError(name)
+    from imagesearch.http.events import events_app
+
+    globals()["app"] = events_app()
+    return globals()["app"]

@@ -34,11 +34,18 @@ IMPORTS = {
         "jwt",
         "cryptography",
         "anyio",
+        "cloudevents",
+        "dateutil",
     },
     "heif": {"pillow_heif"},
 }
 # The layers each function gets besides the core and the shared package (template.yaml, by default).
-FUNCTION_LAYERS = {"upload": {"http", "heif"}, "embed": {"model", "heif"}, "search": {"model", "http"}}
+FUNCTION_LAYERS = {
+    "upload": {"http", "heif"},
+    "embed": {"model", "heif"},
+    "search": {"model", "http"},
+    "webhooks": set(),
+}
 
 CHILD = r"""
 import importlib.abc, json, sys
@@ -85,6 +92,11 @@ elif function == "embed":
         from support.events import s3_event
         app.handler(s3_event(key, bucket="local", size=info.size, etag=info.etag), LocalLambdaContext())
     out["statuses"] = [runtime.images.get(DEFAULT_TENANT, i).status for i in ids]
+elif function == "webhooks":
+    # the schedule's event and an image event from the bus: either one only says "look now"
+    schedule = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
+    image = {"source": "imagesearch", "detail-type": "imagesearch.image.ready", "detail": {}}
+    out["answers"] = [app.handler(e, LocalLambdaContext(function_name="webhooks")) for e in (schedule, image)]
 else:
     from fastapi.testclient import TestClient
     runtime = get_runtime()
@@ -144,11 +156,11 @@ def blocked_for(function: str) -> set[str]:
 def test_the_import_names_cover_the_builds_layer_map() -> None:
     assert set(IMPORTS) == set(split.LAYERS)
     assert {"onnxruntime", "tokenizers", "ftfy", "regex"} == split.LAYERS["model"]
-    assert {"fastapi", "mangum", "python-multipart", "pyjwt"} == split.LAYERS["http"]
+    assert {"fastapi", "mangum", "python-multipart", "pyjwt", "cloudevents"} == split.LAYERS["http"]
     assert {"pillow-heif"} == split.LAYERS["heif"]
 
 
-@pytest.mark.parametrize("function", ["upload", "embed", "search"])
+@pytest.mark.parametrize("function", ["upload", "embed", "search", "webhooks"])
 def test_each_function_works_with_only_its_layers(
     function: str, tmp_path: Path, database_url: str, db: Database, model_bundle: Path
 ) -> None:
@@ -165,6 +177,8 @@ def test_each_function_works_with_only_its_layers(
         }
     elif function == "embed":
         assert found == {"statuses": ["ready", "ready"]}
+    elif function == "webhooks":
+        assert found == {"answers": [{"attempted": 0}, {"attempted": 0}]}
     else:
         assert found["search"] == [200, True]
         assert found["by_png"] == 200

@@ -48,3 +48,53 @@ def test_layer_versions_are_pinned_within_pyprojects_ranges() -> None:
         assert runtime[name].specifier.contains(spec.version), (
             f"{name}=={spec.version} outside {runtime[name]}"
         )
+
+
+CONTAINER_REQUIREMENTS = REPO_ROOT / "layers" / "deps" / "container.txt"
+MIGRATE_REQUIREMENTS = REPO_ROOT / "functions" / "migrate" / "requirements.txt"
+# What a container needs beyond the layer: boto3 (Lambda's runtime gave it), the HTTP server, Alembic for
+# `imagesearch migrate`, and SQLAlchemy, Alembic's own dependency, pinned as the migrate function pins it.
+CONTAINER_EXTRAS = {"boto3", "uvicorn", "alembic", "sqlalchemy"}
+
+
+def container_requirements() -> tuple[list[str], list[Requirement]]:
+    """(the files container.txt includes with -r, its own requirements)."""
+    includes, own = [], []
+    for line in CONTAINER_REQUIREMENTS.read_text("utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("-r "):
+            includes.append(line[3:].strip())
+        else:
+            own.append(Requirement(line))
+    return includes, own
+
+
+def test_the_container_carries_the_layer_and_what_lambda_gave_the_functions() -> None:
+    includes, own = container_requirements()
+    assert includes == ["requirements.txt"]
+    assert set(by_name(own)) == CONTAINER_EXTRAS
+    assert PROVIDED_BY_RUNTIME <= set(by_name(own))
+
+
+def test_container_versions_are_the_suites_and_within_pyprojects_ranges() -> None:
+    import tomllib
+    from importlib.metadata import version
+
+    project = tomllib.loads(PYPROJECT.read_text("utf-8"))["project"]
+    declared = by_name([Requirement(item) for item in project["dependencies"]])
+    migrate_pins = by_name(
+        [Requirement(line) for line in MIGRATE_REQUIREMENTS.read_text("utf-8").splitlines() if "==" in line]
+    )
+    for name, requirement in by_name(container_requirements()[1]).items():
+        (spec,) = requirement.specifier
+        assert spec.operator == "==", f"{name} is not pinned"
+        assert spec.version == version(name), f"{name}=={spec.version}; the suite runs {version(name)}"
+        if name in declared:
+            assert declared[name].specifier.contains(spec.version), f"{name} outside {declared[name]}"
+            assert requirement.extras == declared[name].extras, name
+        else:
+            assert name in migrate_pins, f"{name} is in neither pyproject.toml nor the migrate function"
+        if name in migrate_pins:
+            assert migrate_pins[name].specifier == requirement.specifier, name

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import uvicorn
 
 from imagesearch.local.stack import LocalStack
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -41,9 +44,13 @@ def serving(app: Any, port: int | None = None) -> Iterator[str]:
 
 
 @contextmanager
-def live_stack(data_dir: Path, **overrides: Any) -> Iterator[LocalStack]:
+def live_stack(
+    data_dir: Path, *, event_delivery: Literal["in-process", "cloudevents"] = "in-process", **overrides: Any
+) -> Iterator[LocalStack]:
     """LocalStack.start(), then serve its app on a free port until the block ends."""
-    stack = LocalStack(data_dir=data_dir, port=free_port(), overrides=overrides)
+    stack = LocalStack(
+        data_dir=data_dir, port=free_port(), overrides=overrides, event_delivery=event_delivery
+    )
     stack.start()
     try:
         assert stack.app is not None
@@ -51,3 +58,14 @@ def live_stack(data_dir: Path, **overrides: Any) -> Iterator[LocalStack]:
             yield stack
     finally:
         stack.stop()
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on a new event loop, leaving the thread's loop alone. asyncio.run() ends by setting
+    the main thread's loop to None, after which Mangum's asyncio.get_event_loop() (the Lambda handlers, in
+    later tests) raises instead of making one, as it does in a fresh Lambda process."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()

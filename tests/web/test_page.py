@@ -283,8 +283,10 @@ def test_the_key_field_appears_when_the_api_asks_for_a_key(tmp_path: Path, model
     from imagesearch.auth.api_keys import ApiKeys
     from imagesearch.db import Database
 
-    overrides = {"model_dir": model_bundle, "auth_mode": "api_key"}
-    with live_stack(tmp_path / "stack", **overrides) as stack, sync_playwright() as playwright:
+    with (
+        live_stack(tmp_path / "stack", model_dir=model_bundle, auth_mode="api_key") as stack,
+        sync_playwright() as playwright,
+    ):
         assert stack.settings is not None and stack.settings.database_url is not None
         db = Database(stack.settings.database_url)
         key, _ = ApiKeys(db).create("browser-team")

@@ -100,7 +100,7 @@ def parse_strategy(text: str) -> SearchStrategy:
 
 
 def _alias(name: str) -> AliasChoices:
-    """Accept IMAGESEARCH_<NAME> and the bare DATABASE_URL, MODEL_DIR and MODEL_URI the README names."""
+    """Accept IMAGESEARCH_<NAME> and the bare name (DATABASE_URL, MODEL_DIR, MODEL_URI, PORT)."""
     return AliasChoices(f"{ENV_PREFIX}{name}", name)
 
 
@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     signing_secret: str | None = None
     # At most an hour: a leaked URL should not outlive the session that asked for it by much.
     presign_expiry_seconds: Annotated[int, Field(ge=10, le=3600)] = 900
+
+    # --- events pushed over HTTP (POST /events of the embed service; docs/deploy-anywhere.md) ---
+    # When set, a delivery must carry `Authorization: Bearer <token>` (a MinIO webhook's auth_token).
+    events_token: str | None = None
 
     # --- model ---
     model_dir: Annotated[Path | None, Field(validation_alias=_alias("MODEL_DIR"))] = None
@@ -197,8 +201,26 @@ class Settings(BaseSettings):
     shadow_sample_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
     shadow_timeout_ms: Annotated[int, Field(ge=1, le=10_000)] = 150
 
+    # --- outbound events (docs/webhooks.md) ---
+    # Let webhooks go to loopback, private, link-local and reserved addresses (off: server-side request
+    # forgery; on only where every such address is harmless, such as the tests' receiver on 127.0.0.1).
+    webhook_allow_private_urls: bool = False
+    # Attempts of one delivery before it is `failed` (the retry schedule: imagesearch.webhooks.dispatch).
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=20)] = 9
+    # Per connect and per read of one webhook POST.
+    webhook_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 5.0
+    # The EventBridge bus the image events are put on; unset: none are.
+    eventbridge_bus_name: str | None = None
+
     # --- logging ---
     log_level: str = "INFO"
+
+    # --- serving outside Lambda (`imagesearch serve`, the container image) ---
+    # Where functions/ and migrations/ are when the package is not run from its source checkout (the
+    # container's /app); unset: the checkout's.
+    app_dir: Path | None = None
+    # The port to listen on; Knative and Cloud Run hand it over as PORT.
+    port: Annotated[int, Field(ge=1, le=65535, validation_alias=_alias("PORT"))] = 8080
 
     @field_validator("storage_url")
     @classmethod

@@ -16,6 +16,11 @@ class InvalidRequest(ImageSearchError):
     """Well-formed HTTP, but the values make no sense (422)."""
 
 
+class MalformedEvent(ImageSearchError):
+    """A delivered event that is not one the embed function handles, or not well-formed (400): retrying
+    cannot help, so a push subscription sends it to its dead-letter sink."""
+
+
 class NotFound(ImageSearchError):
     """No such resource for this caller (404; also used for other tenants' resources)."""
 

@@ -24,6 +24,14 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--data-dir", type=Path, default=Path(".imagesearch"))
     parser.add_argument("--auth", action="store_true", help="require API keys (default: off, one tenant)")
+    parser.add_argument(
+        "--events",
+        choices=("in-process", "cloudevents"),
+        default="in-process",
+        help="how object-created events reach the embed function: its handler called in process with the "
+        "SQS event AWS sends (default), or CloudEvents POSTed to this server's /events, as Knative and "
+        "Cloud Run deliver them",
+    )
     parser.set_defaults(func=run)
 
 
@@ -67,7 +75,9 @@ def run(args: argparse.Namespace) -> int:
 
     with (
         stop_on_signals() as stop,
-        LocalStack(data_dir=args.data_dir, host=args.host, port=args.port, auth=args.auth) as stack,
+        LocalStack(
+            data_dir=args.data_dir, host=args.host, port=args.port, auth=args.auth, event_delivery=args.events
+        ) as stack,
     ):
         assert stack.app is not None and stack.settings is not None
         print(

@@ -17,6 +17,7 @@ from imagesearch.errors import ImageSearchError
 # Modules under imagesearch.cli that contribute commands, in the order --help lists them.
 COMMAND_MODULES = [
     "dev",
+    "serve",
     "migrate",
     "model",
     "ingest",
@@ -27,6 +28,7 @@ COMMAND_MODULES = [
     "api_keys",
     "demo",
     "invoke",
+    "openapi",
 ]
 
 

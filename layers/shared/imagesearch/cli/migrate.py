@@ -19,10 +19,13 @@ def run(args: argparse.Namespace) -> int:
     from imagesearch.config import load_settings
     from imagesearch.db import migrate
 
-    url = load_settings(**({"database_url": args.database_url} if args.database_url else {})).database_url
+    settings = load_settings(**({"database_url": args.database_url} if args.database_url else {}))
+    url = settings.database_url
     if not url:
         print("imagesearch migrate: set IMAGESEARCH_DATABASE_URL (or pass --database-url)")
         return 2
-    migrate.upgrade(url, args.revision)
+    # In the container image the migrations sit under IMAGESEARCH_APP_DIR, not in a source checkout.
+    migrations_dir = settings.app_dir / "migrations" if settings.app_dir is not None else None
+    migrate.upgrade(url, args.revision, migrations_dir=migrations_dir)
     print(f"database at revision {migrate.current(url)}")
     return 0

@@ -59,6 +59,7 @@ STATUS_BY_ERROR: list[tuple[type[errors.ImageSearchError], int]] = [
     (errors.PayloadTooLarge, 413),
     (errors.ImageRejected, 415),
     (errors.InvalidRequest, 422),
+    (errors.MalformedEvent, 400),
     (errors.NotFound, 404),
     (errors.ObjectNotFound, 404),
     (errors.Unauthorized, 401),

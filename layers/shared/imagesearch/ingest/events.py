@@ -1,4 +1,5 @@
-"""Object-created event shapes: S3 notifications (direct or inside SQS messages) and EventBridge.
+"""Object-created event shapes: S3 notifications (direct, inside SQS messages, or posted by an
+S3-compatible server such as MinIO or Ceph) and EventBridge.
 
 `parse_body` turns any of them into `ObjectEvent`s (the local stack builds the same JSON in
 imagesearch.local.aws_events).
@@ -34,11 +35,16 @@ def is_test_event(body: Mapping[str, Any]) -> bool:
 
 
 def s3_records(body: Mapping[str, Any]) -> Iterator[ObjectEvent]:
-    """ObjectEvents from an S3 notification body ({"Records": [...]}); non-create records are skipped."""
+    """ObjectEvents from an S3 notification body ({"Records": [...]}); non-create records are skipped.
+
+    S3-compatible servers send the same records with their own source ("minio:s3", "ceph:s3") and MinIO
+    prefixes the name ("s3:ObjectCreated:Put"); both are read as S3's.
+    """
     for record in body.get("Records", []):
-        if record.get("eventSource") != "aws:s3":
-            raise UnrecognisedEvent(f"unexpected record source {record.get('eventSource')!r}")
-        name = str(record.get("eventName", ""))
+        source = record.get("eventSource")
+        if not (isinstance(source, str) and source.endswith(":s3")):
+            raise UnrecognisedEvent(f"unexpected record source {source!r}")
+        name = str(record.get("eventName", "")).removeprefix("s3:")
         if not name.startswith("ObjectCreated:"):
             continue
         s3 = record["s3"]

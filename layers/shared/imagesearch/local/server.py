@@ -1,4 +1,5 @@
-"""Compose the local stack: both HTTP functions' routes on one app, plus /files and the web page."""
+"""Compose the local stack: every HTTP route of the functions on one app (the API, and the embed function's
+POST /events), plus /files and the web page."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from imagesearch.web import STATIC_DIR
 
 
 def local_app(storage: FileSystemStorage | None = None) -> FastAPI:
-    """One ASGI app with every route of the upload and search functions (the same route objects)."""
+    """One ASGI app with every route of the upload, search and embed functions (the same route objects)."""
     app = create_app("imagesearch (local stack)")
     seen = {
         (route.path, frozenset(route.methods or ())) for route in app.routes if isinstance(route, APIRoute)
     }
-    for name in ("upload", "search"):
+    for name in ("upload", "search", "embed"):
         function_app: FastAPI = load_function(name).app
         for route in function_app.routes:
             if isinstance(route, APIRoute) and (route.path, frozenset(route.methods or ())) not in seen:

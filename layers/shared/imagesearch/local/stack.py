@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from fastapi import FastAPI
 
@@ -13,11 +13,13 @@ from imagesearch.config import AuthMode, Settings
 from imagesearch.db import migrate
 from imagesearch.errors import ObjectNotFound
 from imagesearch.images import repository
+from imagesearch.local.cloudevents import CloudEventPoster
 from imagesearch.local.datadir import DATABASE, DataDir
 from imagesearch.local.events import LocalEventQueue
 from imagesearch.local.functions import load_function
 from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS, EmbeddedPostgres
 from imagesearch.local.server import local_app
+from imagesearch.local.webhooks import DispatcherThread
 from imagesearch.logs import logger
 from imagesearch.runtime import Runtime, configure, reset
 from imagesearch.storage.factory import storage_from_url
@@ -34,15 +36,20 @@ class LocalStack:
     auth: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
     pg_settings: dict[str, str] = field(default_factory=lambda: dict(LOCAL_SERVER_SETTINGS))
+    # How object-created events reach the embed function: called in process with the SQS event AWS sends,
+    # or POSTed as CloudEvents to the stack's own POST /events, the path of Knative and Cloud Run.
+    event_delivery: Literal["in-process", "cloudevents"] = "in-process"
 
     settings: Settings | None = None
     runtime: Runtime | None = None
     storage: FileSystemStorage | None = None
     events: LocalEventQueue | None = None
+    webhooks: DispatcherThread | None = None
     app: FastAPI | None = None
     _postgres: EmbeddedPostgres | None = None
     layout: DataDir | None = None
     _lock_handle: IO[str] | None = None
+    _poster: CloudEventPoster | None = None
 
     @property
     def base_url(self) -> str:
@@ -85,10 +92,17 @@ class LocalStack:
         assert isinstance(storage, FileSystemStorage)
         self.storage = storage
         # The stack's storage carries the event listener: the runtime uses this very adapter.
-        self.runtime = configure(self.settings, storage=storage)
+        # Committed image events wake the webhook dispatcher (the publisher is that thread's doorbell).
+        self.webhooks = DispatcherThread(lambda: self._current_runtime().dispatcher)
+        self.runtime = configure(self.settings, storage=storage, publisher=self.webhooks.publisher)
+        self.webhooks.start()
 
         embed = load_function("embed")
-        self.events = LocalEventQueue(embed.handler, dlq_dir=layout.dead_letters, replay_dir=layout.replay)
+        handler = embed.handler
+        if self.event_delivery == "cloudevents":
+            self._poster = CloudEventPoster(f"{self.base_url}/events", fallback=embed.handler)
+            handler = self._poster
+        self.events = LocalEventQueue(handler, dlq_dir=layout.dead_letters, replay_dir=layout.replay)
         storage.add_listener(self.events.notify)
         self.events.start()
         self._redrive_pending(self.runtime, self.events)
@@ -114,10 +128,20 @@ class LocalStack:
         if count:
             logger.info("re-sent events of pending images", extra={"count": count})
 
+    def _current_runtime(self) -> Runtime:
+        assert self.runtime is not None, "the stack is not started"
+        return self.runtime
+
     def stop(self) -> None:
         if self.events is not None:
             self.events.stop()
             self.events = None
+        if self.webhooks is not None:
+            self.webhooks.stop()
+            self.webhooks = None
+        if self._poster is not None:
+            self._poster.close()
+            self._poster = None
         reset()
         self.runtime = None
         if self._postgres is not None:
