@@ -22,9 +22,7 @@ from prune import distributions, normalise  # noqa: E402
 # The requirements (layers/deps/requirements.txt) of each layer besides the core, which has the rest.
 LAYERS: dict[str, set[str]] = {
     "model": {"onnxruntime", "tokenizers", "ftfy", "regex"},  # embed and search
-    # upload and search; the CloudEvents SDK for the embed function's HTTP service (containers), never
-    # imported by its Lambda handler
-    "http": {"fastapi", "mangum", "python-multipart", "pyjwt", "cloudevents"},
+    "http": {"fastapi", "mangum", "python-multipart", "pyjwt"},  # upload and search
     "heif": {"pillow-heif"},  # upload, embed (and search by HEIC picture, a parameter)
 }
 

@@ -34,8 +34,6 @@ IMPORTS = {
         "jwt",
         "cryptography",
         "anyio",
-        "cloudevents",
-        "dateutil",
     },
     "heif": {"pillow_heif"},
 }
@@ -156,7 +154,7 @@ def blocked_for(function: str) -> set[str]:
 def test_the_import_names_cover_the_builds_layer_map() -> None:
     assert set(IMPORTS) == set(split.LAYERS)
     assert {"onnxruntime", "tokenizers", "ftfy", "regex"} == split.LAYERS["model"]
-    assert {"fastapi", "mangum", "python-multipart", "pyjwt", "cloudevents"} == split.LAYERS["http"]
+    assert {"fastapi", "mangum", "python-multipart", "pyjwt"} == split.LAYERS["http"]
     assert {"pillow-heif"} == split.LAYERS["heif"]
 
 

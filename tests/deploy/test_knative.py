@@ -62,6 +62,7 @@ def test_every_manifest_is_a_kubernetes_object_of_a_known_kind() -> None:
         ("v1", "ConfigMap"),
         ("v1", "Secret"),
         ("batch/v1", "Job"),
+        ("batch/v1", "CronJob"),
         ("serving.knative.dev/v1", "Service"),
         ("eventing.knative.dev/v1", "Broker"),
         ("eventing.knative.dev/v1", "Trigger"),
@@ -71,7 +72,7 @@ def test_every_manifest_is_a_kubernetes_object_of_a_known_kind() -> None:
             assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "imagesearch", doc["metadata"]
 
 
-@pytest.mark.parametrize("kind", ["ConfigMap", "Secret", "Job"])
+@pytest.mark.parametrize("kind", ["ConfigMap", "Secret", "Job", "CronJob"])
 def test_core_objects_validate_against_the_kubernetes_schema(kind: str) -> None:
     for doc in (d for d in manifests() if d["kind"] == kind):
         kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
@@ -159,6 +160,20 @@ def test_the_migrate_job_runs_imagesearch_migrate_with_the_database_secret() -> 
     build_parser().parse_args(container["command"][1:] + container.get("args", []))
     (secret,) = of_kind("Secret", "v1")
     assert container["envFrom"] == [{"secretRef": {"name": secret}}]
+
+
+def test_the_webhook_dispatcher_runs_every_minute_with_the_services_configuration() -> None:
+    (cron,) = of_kind("CronJob", "batch/v1").values()
+    assert cron["spec"]["schedule"] == "* * * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    container = the_container(cron["spec"]["jobTemplate"]["spec"]["template"]["spec"])
+    assert container["image"] == "imagesearch"
+    args = build_parser().parse_args(container["command"][1:])
+    assert (args.command, args.webhooks_command) == ("webhooks", "dispatch")
+    # It stops starting batches before the next run is due, and well within the Job's deadline.
+    assert args.seconds < 60 < cron["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"]
+    embed = the_container(services()["imagesearch-embed"]["spec"]["template"]["spec"])
+    assert container["envFrom"] == embed["envFrom"]
 
 
 def test_the_kustomizations_list_every_manifest_and_set_one_image() -> None:

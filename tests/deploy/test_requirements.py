@@ -52,9 +52,10 @@ def test_layer_versions_are_pinned_within_pyprojects_ranges() -> None:
 
 CONTAINER_REQUIREMENTS = REPO_ROOT / "layers" / "deps" / "container.txt"
 MIGRATE_REQUIREMENTS = REPO_ROOT / "functions" / "migrate" / "requirements.txt"
-# What a container needs beyond the layer: boto3 (Lambda's runtime gave it), the HTTP server, Alembic for
+# What a container needs beyond the layer: boto3 (Lambda's runtime gave it), the CloudEvents SDK of POST
+# /events (no Lambda handler imports it), the HTTP server, Alembic for
 # `imagesearch migrate`, and SQLAlchemy, Alembic's own dependency, pinned as the migrate function pins it.
-CONTAINER_EXTRAS = {"boto3", "uvicorn", "alembic", "sqlalchemy"}
+CONTAINER_EXTRAS = {"boto3", "cloudevents", "uvicorn", "alembic", "sqlalchemy"}
 
 
 def container_requirements() -> tuple[list[str], list[Requirement]]:

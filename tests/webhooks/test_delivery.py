@@ -13,6 +13,7 @@ from support.auth import Caller
 from support.images import encode, make_picture
 from support.webhooks import MovableClock, Receiver
 
+from imagesearch.cli.main import main
 from imagesearch.db import Database
 from imagesearch.ingest.events import ObjectEvent
 from imagesearch.ingest.processor import Outcome
@@ -254,3 +255,19 @@ def test_the_webhooks_function_sends_what_is_due(
 
     assert answer == {"attempted": 1}
     assert [r.headers["Imagesearch-Event-Type"] for r in receiver.received] == ["image.ready"]
+
+
+def test_the_dispatch_command_sends_what_is_due(
+    client: TestClient, alice: Caller, db: Database, receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`imagesearch webhooks dispatch`, what a CronJob or a Cloud Run job runs outside AWS."""
+    subscribe(client, alice, receiver.url, events=["image.ready"])
+    upload(client, alice, RED)
+    ingest_pending(db)
+
+    assert main(["webhooks", "dispatch", "--seconds", "30"]) == 0
+
+    assert [r.headers["Imagesearch-Event-Type"] for r in receiver.received] == ["image.ready"]
+    assert "attempted: 1" in capsys.readouterr().out
+    assert main(["webhooks", "dispatch"]) == 0  # nothing due: nothing sent again
+    assert len(receiver.received) == 1

@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "ingest",
     "reindex",
     "reconcile",
+    "webhooks",
     "dlq",
     "shadow",
     "api_keys",
