@@ -12,10 +12,12 @@ import hashlib
 import io
 import struct
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 from imagesearch.errors import ImageRejected, PayloadTooLarge, TooManyPixels
 from imagesearch.logs import logger
@@ -131,8 +133,13 @@ def _looks_truncated(fmt: str, data: bytes) -> bool:
     return False  # TIFF has no end marker; its offsets can point anywhere
 
 
-def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
+def open_image(data: bytes, *, max_pixels: int, reduce_to: int | None = None) -> Image.Image:
     """Decode untrusted bytes into a fully loaded, EXIF-oriented image (first frame if animated).
+
+    `reduce_to`: the image may come back smaller, as long as its shorter side keeps at least this many
+    pixels (or its full size, if smaller): JPEGs are then decoded at 1/2, 1/4 or 1/8 scale in the DCT
+    domain (Pillow's draft mode), which still decodes every block, so broken files fail as at full size.
+    The pixel limit is checked on the full size. Other formats are decoded at full size.
 
     Raises ImageRejected (reason "empty", "unsupported_format", "truncated" or "corrupt") or TooManyPixels.
     """
@@ -167,6 +174,8 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
                 raise TooManyPixels(f"{width}x{height} pixels is over the limit of {max_pixels}")
             if width == 0 or height == 0:
                 raise ImageRejected("the image has no pixels", reason="corrupt")
+            if reduce_to is not None and fmt == "JPEG":
+                img.draft(None, _draft_size(width, height, reduce_to))
             img.load()  # frame 0: Pillow opens animated files positioned on their first frame
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise TooManyPixels(f"too many pixels for this service: {e}") from e
@@ -180,10 +189,27 @@ def open_image(data: bytes, *, max_pixels: int) -> Image.Image:
     return _apply_orientation(img)
 
 
+def _draft_size(width: int, height: int, reduce_to: int) -> tuple[int, int]:
+    """The size to ask Pillow's JPEG draft for: it picks the largest DCT scale (1/8 to 1) whose result is
+    at least this size, so the shorter side keeps `reduce_to` pixels (or all it has)."""
+    short = min(width, height, max(1, reduce_to))
+    return (width * short // min(width, height), height * short // min(width, height))
+
+
+@contextmanager
+def _malformed_tags_unreported() -> Iterator[None]:
+    """Pillow's UserWarnings about malformed EXIF tags dropped, as in open_image: hostile input must not
+    fill the logs (exif.py reports what it could not read, once per image)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
+        yield
+
+
 def _apply_orientation(img: Image.Image) -> Image.Image:
     """Rotate/flip by the EXIF orientation tag; a broken EXIF block leaves the (valid) pixels as they are."""
     try:
-        oriented = ImageOps.exif_transpose(img)
+        with _malformed_tags_unreported():
+            oriented = ImageOps.exif_transpose(img)
     except _DECODE_ERRORS as e:
         logger.warning("ignoring unreadable EXIF orientation", extra={"error": repr(e)})
         return img
@@ -251,18 +277,37 @@ class DecodedImage:
     size: int
 
 
-def decode_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
-    """Validate untrusted bytes: within the size limit, a supported type by its bytes, fully decodable."""
+def _full_size(data: bytes, fmt: str, image: Image.Image) -> tuple[int, int]:
+    """The original's EXIF-oriented size, for an image `open_image` may have decoded at reduced scale."""
+    with _malformed_tags_unreported(), Image.open(io.BytesIO(data), formats=[fmt]) as header:
+        width, height = header.size  # already decoded once: the header only
+        if image.size in ((width, height), (height, width)):
+            return image.size  # decoded at full size: its own orientation says which
+        try:
+            swapped = header.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+        except _DECODE_ERRORS:  # open_image then left the pixels as they were
+            swapped = False
+    return (height, width) if swapped else (width, height)
+
+
+def decode_upload(
+    data: bytes, *, max_bytes: int, max_pixels: int, reduce_to: int | None = None
+) -> DecodedImage:
+    """Validate untrusted bytes: within the size limit, a supported type by its bytes, fully decodable.
+
+    With `reduce_to`, `image` may be smaller than the original (see `open_image`); `width` and `height`
+    are always the original's (EXIF-oriented)."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the file is {len(data)} bytes; the limit is {max_bytes}")
-    image = open_image(data, max_pixels=max_pixels)
+    image = open_image(data, max_pixels=max_pixels, reduce_to=reduce_to)
     fmt = sniff_format(data)
     assert fmt is not None  # open_image refused anything else
+    width, height = image.size if reduce_to is None else _full_size(data, fmt, image)
     return DecodedImage(
         image=image,
         content_type=CONTENT_TYPES[fmt],
-        width=image.width,
-        height=image.height,
+        width=width,
+        height=height,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
     )

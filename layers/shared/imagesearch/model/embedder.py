@@ -113,6 +113,12 @@ class Embedder:
         return self.manifest.embed_dim
 
     @property
+    def image_size(self) -> tuple[int, int]:
+        """(height, width) of the image tower's input: a decode for this model may be reduced to it."""
+        height, width = self.manifest.image_size
+        return height, width
+
+    @property
     def variant(self) -> Variant:
         """fp32 or int8: the requested one, else int8 when the bundle has it."""
         manifest = self.manifest
@@ -153,7 +159,8 @@ class Embedder:
         """Encoded images (bytes) or PIL images -> float32 array (n, dim), one L2-normalised row each.
 
         Bytes are decoded with `imaging.open_image` (EXIF orientation applied; ImageRejected and
-        TooManyPixels for bad input); PIL images are used as they are.
+        TooManyPixels for bad input), JPEGs at the smallest DCT scale that still covers the model's
+        input; PIL images are used as they are.
         """
         session = self._session("image")
         cfg = self.manifest.preprocess_config()
@@ -169,7 +176,7 @@ class Embedder:
 
     def _pixels(self, image: ImageInput, cfg: PreprocessConfig) -> np.ndarray:
         if isinstance(image, bytes | bytearray | memoryview):
-            image = open_image(bytes(image), max_pixels=self._max_image_pixels)
+            image = open_image(bytes(image), max_pixels=self._max_image_pixels, reduce_to=max(cfg.size))
         return preprocess(image, cfg)
 
     def _run(self, session: ort.InferenceSession, tower: Tower, inputs: np.ndarray) -> np.ndarray:
