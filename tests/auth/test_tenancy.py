@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support.auth import Caller
 from support.events import s3_event
+from support.exif import photo_with_exif
 from support.images import encode, make_picture
 
 from imagesearch.db import Database
@@ -150,3 +151,16 @@ def test_recommending_from_another_tenants_image_is_404_and_never_returns_it(
             json={"positive": [{"text": "a red circle"}], "strategy": strategy},
         )
         assert ids(found) == [mine]
+
+
+def test_a_photos_location_is_only_ever_shown_to_its_tenant(
+    client: TestClient, alice: Caller, bob: Caller, db: Database
+) -> None:
+    theirs = upload(client, alice, photo_with_exif(make="Canon", gps=(48.8584, 2.2945)))["id"]
+    embed_pending(db)
+    assert client.get(f"/images/{theirs}", headers=alice.headers).json()["location"]["lat"] > 48
+    assert client.get(f"/images/{theirs}", headers=bob.headers).status_code == 404
+    near = {"near": {"lat": 48.8584, "lon": 2.2945, "radius_km": 1}}
+    body = {"query": "photo", "mode": "vector", "filters": near}
+    assert ids(client.post("/search", headers=bob.headers, json=body)) == []
+    assert ids(client.post("/search", headers=alice.headers, json=body)) == [theirs]

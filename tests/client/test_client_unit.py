@@ -118,11 +118,11 @@ def test_api_errors_carry_the_problem_details() -> None:
 
 
 def test_fields_a_newer_server_adds_are_kept() -> None:
-    record = image_json(taken_at="2026-01-01T00:00:00Z")
+    record = image_json(dominant_colour="#a03020")
     transport = httpx.MockTransport(lambda request: httpx.Response(200, json=record))
     with Client("http://api.test", transport=transport) as client:
         image = client.get_image(record["id"])
-    assert image.model_extra == {"taken_at": "2026-01-01T00:00:00Z"}
+    assert image.model_extra == {"dominant_colour": "#a03020"}
 
 
 def test_url_and_key_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

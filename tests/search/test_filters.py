@@ -16,6 +16,11 @@ SAMPLES: dict[str, Any] = {
     "tags": ["beach"],
     "created_after": datetime(2026, 1, 1, tzinfo=UTC),
     "created_before": datetime(2026, 2, 1, tzinfo=UTC),
+    "taken_after": datetime(2024, 7, 1),
+    "taken_before": datetime(2024, 8, 1),
+    "camera": "Canon",
+    "near": {"lat": 48.8584, "lon": 2.2945, "radius_km": 5},
+    "bbox": {"min_lat": 48.0, "min_lon": 2.0, "max_lat": 49.0, "max_lon": 3.0},
 }
 
 

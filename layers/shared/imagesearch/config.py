@@ -183,6 +183,8 @@ class Settings(BaseSettings):
     # --- uploads ---
     max_upload_bytes: Annotated[int, Field(gt=0)] = 50 * 1024 * 1024
     max_image_pixels: Annotated[int, Field(gt=0)] = DEFAULT_MAX_IMAGE_PIXELS
+    # Whether ingestion keeps a photo's EXIF GPS position (latitude/longitude); false: never stored.
+    store_location: bool = True
 
     # --- search (defaults chosen from bench/relevance.py; see docs/search.md) ---
     search_candidates: Annotated[int, Field(ge=1, le=1000)] = 200

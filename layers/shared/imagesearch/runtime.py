@@ -200,6 +200,7 @@ class Runtime:
                 self.models.embedding_models,
                 max_upload_bytes=self.settings.max_upload_bytes,
                 max_image_pixels=self.settings.max_image_pixels,
+                store_location=self.settings.store_location,
                 publisher=self.publisher,
             )
 

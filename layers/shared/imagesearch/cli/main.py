@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "model",
     "ingest",
     "reindex",
+    "enrich",
     "reconcile",
     "webhooks",
     "dlq",

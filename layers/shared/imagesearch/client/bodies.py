@@ -21,13 +21,36 @@ Facet = Literal["tags", "year", "month"]
 WebhookEvent = Literal["image.ready", "image.failed", "image.deleted"]
 
 
+class Near(TypedDict):
+    """Within radius_km of a point (decimal degrees)."""
+
+    lat: float
+    lon: float
+    radius_km: float
+
+
+class BoundingBox(TypedDict):
+    """A latitude/longitude box; min_lon > max_lon crosses the 180th meridian."""
+
+    min_lat: float
+    min_lon: float
+    max_lat: float
+    max_lon: float
+
+
 class Filters(TypedDict, total=False):
-    """Narrow a search: tags (any or all of them) and a creation-time range (with a time zone)."""
+    """Narrow a search: tags (any or all of them), a creation-time range (with a time zone), and by EXIF:
+    a taken-time range (wall-clock), camera, a radius around a point, a box."""
 
     tags: list[str]
     tags_mode: Literal["any", "all"]
     created_after: datetime
     created_before: datetime
+    taken_after: datetime  # wall-clock, without a time zone
+    taken_before: datetime
+    camera: str
+    near: Near
+    bbox: BoundingBox
 
 
 class Example(TypedDict, total=False):
@@ -54,6 +77,7 @@ class SearchOptions(TypedDict, total=False):
     facets: list[Facet]
     diversity: float
     collapse: Literal["duplicates"]
+    parse: bool
 
 
 class SearchBody(SearchOptions, total=False):

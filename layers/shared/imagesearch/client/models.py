@@ -38,6 +38,13 @@ class Health(Response):
     check: str = "deep"
 
 
+class Location(Response):
+    """Where a photo was taken (EXIF GPS), in decimal degrees."""
+
+    lat: float
+    lon: float
+
+
 class Image(Response):
     """An image record; `url` and `thumbnail_url` are short-lived."""
 
@@ -55,6 +62,11 @@ class Image(Response):
     sha256: str | None
     created_at: datetime
     updated_at: datetime
+    # EXIF; absent from servers older than these fields. taken_at is naive when no offset was recorded.
+    taken_at: datetime | None = None
+    camera: str | None = None
+    lens: str | None = None
+    location: Location | None = None
     url: str | None
     thumbnail_url: str | None
 
@@ -110,6 +122,15 @@ class SearchResult(Response):
     explain: Explain | None = None
 
 
+class Interpreted(Response):
+    """The dates and camera a query was understood to say, and the text left to search."""
+
+    taken_after: datetime | None
+    taken_before: datetime | None
+    camera: str | None
+    remaining_text: str
+
+
 class SearchResponse(Response):
     """One page of results of a search, a recommendation or a similar-images query."""
 
@@ -120,6 +141,7 @@ class SearchResponse(Response):
     mode: str
     facets: dict[str, list[FacetCount]] | None = None
     cutoff: list[CutoffExplain] | None = None
+    interpreted: Interpreted | None = None
 
 
 class Webhook(Response):

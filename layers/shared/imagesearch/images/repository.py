@@ -12,10 +12,11 @@ from psycopg.rows import class_row
 
 from imagesearch import cursors
 from imagesearch.db import embeddings
-from imagesearch.images.schemas import ImageFields
+from imagesearch.exif import ExifData
+from imagesearch.images.schemas import ImageFields, PhotoFields
 
 
-class ImageRecord(ImageFields):
+class ImageRecord(ImageFields, PhotoFields):
     """A row of `images`: the fields the API shows, and the ones only the service and ingestion see."""
 
     tenant_id: UUID
@@ -225,6 +226,7 @@ def mark_ready(
     sha256: str,
     object_etag: str | None,
     sequencer: str | None,
+    exif: ExifData,
 ) -> None:
     conn.execute(
         """
@@ -234,6 +236,48 @@ def mark_ready(
         """,
         (content_type, size, width, height, sha256, object_etag, sequencer, image_id),
     )
+    set_exif(conn, image_id, exif)
+
+
+def set_exif(conn: psycopg.Connection, image_id: UUID, exif: ExifData, *, only_unread: bool = False) -> bool:
+    """Store what the original's EXIF said (absent fields cleared) and that it was read; whether it was
+    stored (`only_unread`: not when it was read meanwhile)."""
+    unread = " AND exif_read_at IS NULL" if only_unread else ""
+    cur = conn.execute(
+        f"""
+        UPDATE images SET taken_at = %s, taken_at_local = %s, camera_make = %s, camera_model = %s,
+               lens = %s, latitude = %s, longitude = %s, exif_read_at = now()
+        WHERE id = %s{unread}
+        """,
+        (
+            exif.taken_at,
+            exif.taken_at_local,
+            exif.camera_make,
+            exif.camera_model,
+            exif.lens,
+            exif.latitude,
+            exif.longitude,
+            image_id,
+        ),
+    )
+    return cur.rowcount == 1
+
+
+def exif_unread(conn: psycopg.Connection, *, after: UUID | None, limit: int) -> list[tuple[UUID, str]]:
+    """(id, storage key) of ready images whose EXIF was never read, in id order after `after`."""
+    rows = conn.execute(
+        "SELECT id, storage_key FROM images WHERE status = 'ready' AND exif_read_at IS NULL "
+        "AND (%(after)s::uuid IS NULL OR id > %(after)s) ORDER BY id LIMIT %(limit)s",
+        {"after": after, "limit": limit},
+    ).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def exif_unread_count(conn: psycopg.Connection) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM images WHERE status = 'ready' AND exif_read_at IS NULL"
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 # --- maintenance (reconcile, the local stack) -------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timezone
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -121,17 +121,73 @@ class ImageFields(BaseModel):
     updated_at: datetime
 
 
+class PhotoFields(BaseModel):
+    """What ingestion read from the original's EXIF, as stored (imagesearch.exif; migration 0007)."""
+
+    taken_at: datetime | None = None  # only when the offset was recorded
+    taken_at_local: datetime | None = None  # naive wall-clock time as written
+    camera_make: str | None = None
+    camera_model: str | None = None
+    lens: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    exif_read_at: datetime | None = None  # None: never read (`imagesearch enrich --missing`)
+
+
+class Location(BaseModel):
+    """Where a photo was taken (EXIF GPS), in decimal degrees (WGS 84)."""
+
+    lat: float
+    lon: float
+
+
+def taken_at_shown(photo: PhotoFields) -> datetime | None:
+    """The time as the camera recorded it: with its own UTC offset when known, else naive wall-clock."""
+    local, instant = photo.taken_at_local, photo.taken_at
+    if local is None or instant is None:
+        return local
+    offset = local - instant.astimezone(UTC).replace(tzinfo=None)
+    return local.replace(tzinfo=timezone(offset))
+
+
+def camera_name(make: str | None, model: str | None) -> str | None:
+    """Make and model ("Apple iPhone 15"), the make once when the model repeats it ("Canon EOS R5")."""
+    if make and model and model.lower().startswith(make.lower()):
+        return model
+    return " ".join(part for part in (make, model) if part) or None
+
+
 class ImagePublic(ImageFields):
     """An image record as the API shows it."""
 
+    taken_at: datetime | None = Field(
+        default=None,
+        description="when the photo was taken (EXIF DateTimeOriginal): with its UTC offset when the camera "
+        "recorded one, else the wall-clock time as written, without an offset; never the upload time",
+    )
+    camera: str | None = Field(default=None, description="camera make and model (EXIF)")
+    lens: str | None = Field(default=None, description="lens model (EXIF)")
+    location: Location | None = Field(
+        default=None, description="where it was taken (EXIF GPS), unless the service does not store locations"
+    )
     url: str | None = Field(description="short-lived URL of the original")
     thumbnail_url: str | None = Field(description="short-lived URL of the 256 px WebP thumbnail, once ready")
 
     @classmethod
     def from_record(cls, record: ImageFields, *, url: str | None, thumbnail_url: str | None) -> ImagePublic:
-        """The shared fields of a stored record (its own are left out) and its URLs."""
+        """The shared fields of a stored record (its own are left out), what its EXIF said, and its URLs."""
         shared = {name: getattr(record, name) for name in ImageFields.model_fields}
-        return cls.model_construct(**shared, url=url, thumbnail_url=thumbnail_url)
+        photo = record if isinstance(record, PhotoFields) else PhotoFields()
+        lat, lon = photo.latitude, photo.longitude
+        return cls.model_construct(
+            **shared,
+            taken_at=taken_at_shown(photo),
+            camera=camera_name(photo.camera_make, photo.camera_model),
+            lens=photo.lens,
+            location=Location(lat=lat, lon=lon) if lat is not None and lon is not None else None,
+            url=url,
+            thumbnail_url=thumbnail_url,
+        )
 
 
 class ImageList(BaseModel):

@@ -23,9 +23,10 @@ import psycopg
 from imagesearch.db import Database, embeddings
 from imagesearch.db import model_records as models
 from imagesearch.errors import ImageRejected, ObjectNotFound, PayloadTooLarge
+from imagesearch.exif import ExifData, read_exif
 from imagesearch.images import object_keys, repository
 from imagesearch.images.repository import ImageRecord
-from imagesearch.images.thumbnails import THUMBNAIL_CONTENT_TYPE, make_thumbnail
+from imagesearch.images.thumbnails import THUMBNAIL_CONTENT_TYPE, THUMBNAIL_SIZE, make_thumbnail
 from imagesearch.imaging import DecodedImage, decode_upload
 from imagesearch.ingest import strays
 from imagesearch.ingest.events import ObjectEvent
@@ -51,6 +52,7 @@ class Prepared:
     key: str | None = None
     record: ImageRecord | None = None
     decoded: DecodedImage | None = None
+    exif: ExifData = field(default_factory=ExifData)
     outcome: Outcome | None = None  # set when decided before saving
     note: str = ""
     transient: BaseException | None = None  # raised when saved: the message is retried
@@ -58,6 +60,14 @@ class Prepared:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)  # models wanted but not loadable here
     announcement: ImageEvent | None = None  # recorded with the saved outcome; published after its commit
+
+
+def read_photo_exif(data: bytes, *, store_location: bool, image_id: str) -> ExifData:
+    """The original's EXIF, its location dropped unless stored; odd fields are logged, never fatal."""
+    exif = read_exif(data)
+    if exif.problems:
+        logger.warning("odd EXIF ignored", extra={"image_id": image_id, "problems": list(exif.problems)})
+    return exif if store_location else exif.without_location()
 
 
 class EmbeddingModels(Protocol):
@@ -99,6 +109,7 @@ class Ingestor:
         *,
         max_upload_bytes: int,
         max_image_pixels: int,
+        store_location: bool = True,
         publisher: EventPublisher | None = None,
     ) -> None:
         self.db = db
@@ -107,6 +118,7 @@ class Ingestor:
         self._models = models
         self.max_upload_bytes = max_upload_bytes
         self.max_image_pixels = max_image_pixels
+        self.store_location = store_location
 
     # --- the whole pipeline --------------------------------------------------------------------------------
     def ingest(self, events: Sequence[ObjectEvent]) -> list[Outcome]:
@@ -177,15 +189,31 @@ class Ingestor:
             return
         try:
             item.decoded = decode_upload(
-                data, max_bytes=self.max_upload_bytes, max_pixels=self.max_image_pixels
+                data,
+                max_bytes=self.max_upload_bytes,
+                max_pixels=self.max_image_pixels,
+                reduce_to=self._decode_side(),
             )
         except PayloadTooLarge as e:
             raise ImageRejected(e.detail, reason="too_large") from e
+        item.exif = read_photo_exif(data, store_location=self.store_location, image_id=str(record.id))
         self.storage.put(
             object_keys.thumbnail_key(record.tenant_id, record.id),
             make_thumbnail(item.decoded.image),
             content_type=THUMBNAIL_CONTENT_TYPE,
         )
+
+    def _decode_side(self) -> int | None:
+        """The shorter side one shared decode must keep for the thumbnail and every model's input (a JPEG
+        is then decoded at reduced scale); None, a full decode, when a model does not say its input."""
+        sides = [THUMBNAIL_SIZE]
+        for model in self._models():
+            size = getattr(model, "image_size", None)
+            if size is None:
+                return None
+            sides.append(max(size))
+        # a model registered later with a larger input upsamples this image a little (_embed_more)
+        return max(sides)
 
     def _claim(
         self, conn: psycopg.Connection, item: Prepared, key: str, parsed: object_keys.OriginalKey
@@ -316,6 +344,7 @@ class Ingestor:
             sha256=decoded.sha256,
             object_etag=event.etag,
             sequencer=event.sequencer,
+            exif=item.exif,
         )
         # The webhook deliveries commit with `ready`, or neither does.
         item.announcement = outbox.record(conn, events.ready(record.tenant_id, record.id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -26,6 +27,74 @@ def _aware(value: datetime | None) -> datetime | None:
 AwareDatetime = Annotated[datetime | None, AfterValidator(_aware)]
 
 
+def _wall_clock(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is not None:
+        raise ValueError(
+            "a wall-clock time as the camera wrote it, without a time zone (e.g. 2024-07-14 or "
+            "2024-07-14T18:00:00)"
+        )
+    return value
+
+
+WallClockDatetime = Annotated[datetime | None, AfterValidator(_wall_clock)]
+
+EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG); the haversine's sphere
+HALF_CIRCUMFERENCE_KM = math.pi * EARTH_RADIUS_KM
+Latitude = Annotated[float, Field(ge=-90.0, le=90.0)]
+Longitude = Annotated[float, Field(ge=-180.0, le=180.0)]
+
+
+class Near(BaseModel):
+    """Within `radius_km` (great-circle distance) of a point."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lat: Latitude
+    lon: Longitude
+    radius_km: float = Field(gt=0.0, le=HALF_CIRCUMFERENCE_KM)
+
+    def parameters(self) -> dict[str, float]:
+        """The point, the radius, and a latitude/longitude box around the circle (for the index)."""
+        angle = self.radius_km / EARTH_RADIUS_KM
+        min_lat, max_lat = self.lat - math.degrees(angle), self.lat + math.degrees(angle)
+        min_lon, max_lon = -180.0, 180.0
+        if min_lat > -90.0 and max_lat < 90.0:  # no pole inside the circle
+            spread = math.sin(angle) / math.cos(math.radians(self.lat))
+            if spread < 1.0:
+                dlon = math.degrees(math.asin(spread))
+                if self.lon - dlon >= -180.0 and self.lon + dlon <= 180.0:  # else it crosses 180°
+                    min_lon, max_lon = self.lon - dlon, self.lon + dlon
+        return {
+            "near_lat": self.lat,
+            "near_lon": self.lon,
+            "near_radius_km": self.radius_km,
+            "near_min_lat": max(min_lat, -90.0),
+            "near_max_lat": min(max_lat, 90.0),
+            "near_min_lon": min_lon,
+            "near_max_lon": max_lon,
+        }
+
+
+class BoundingBox(BaseModel):
+    """Inside a latitude/longitude box; `min_lon` > `max_lon` is a box across the 180° meridian."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_lat: Latitude
+    min_lon: Longitude
+    max_lat: Latitude
+    max_lon: Longitude
+
+    @model_validator(mode="after")
+    def _range(self) -> BoundingBox:
+        if self.min_lat > self.max_lat:
+            raise ValueError("min_lat must not be above max_lat")
+        return self
+
+    def parameters(self) -> dict[str, float]:
+        return {f"bbox_{name}": getattr(self, name) for name in type(self).model_fields}
+
+
 # Each field that is set narrows both branches by one predicate of search/sql.py (FILTER_PREDICATES), named
 # by `predicates()` and fed by `parameters()`: a new filter is a field here and its SQL there.
 class SearchFilters(BaseModel):
@@ -39,11 +108,27 @@ class SearchFilters(BaseModel):
     tags_mode: Literal["any", "all"] = "any"
     created_after: AwareDatetime = None
     created_before: AwareDatetime = None
+    taken_after: WallClockDatetime = Field(
+        default=None, description="taken at or after this wall-clock time (EXIF, as the camera wrote it)"
+    )
+    taken_before: WallClockDatetime = Field(default=None, description="taken before this wall-clock time")
+    camera: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description='camera make and model contain this, ignoring case ("canon", "iphone 15")',
+    )
+    near: Near | None = Field(default=None, description="taken within radius_km of lat/lon (EXIF GPS)")
+    bbox: BoundingBox | None = Field(default=None, description="taken inside this box (EXIF GPS)")
 
     @model_validator(mode="after")
     def _range(self) -> SearchFilters:
         if self.created_after and self.created_before and self.created_after >= self.created_before:
             raise ValueError("created_after must be before created_before")
+        if self.taken_after and self.taken_before and self.taken_after >= self.taken_before:
+            raise ValueError("taken_after must be before taken_before")
+        if self.camera is not None and not self.camera.strip():
+            raise ValueError("camera is empty")
         return self
 
     def predicates(self) -> tuple[str, ...]:
@@ -55,8 +140,15 @@ class SearchFilters(BaseModel):
         )
 
     def parameters(self) -> dict[str, Any]:
-        """The SQL parameters of the predicates, named as the fields."""
-        return {name: getattr(self, name) for name in FILTER_FIELDS}
+        """The SQL parameters of the predicates, named as the fields (near and bbox: `near_*`, `bbox_*`)."""
+        values = {name: getattr(self, name) for name in FILTER_FIELDS if name not in ("near", "bbox")}
+        if self.camera is not None:
+            values["camera"] = " ".join(self.camera.lower().split())
+        return {
+            **values,
+            **(self.near.parameters() if self.near else {}),
+            **(self.bbox.parameters() if self.bbox else {}),
+        }
 
 
 # Fields that are filters (the others modify one).
@@ -109,6 +201,11 @@ class SearchRequest(BaseModel):
     )
     collapse: Collapse | None = Field(
         default=None, description='"duplicates": one result per group of near-identical images'
+    )
+    parse: bool = Field(
+        default=True,
+        description='take dates and cameras written in the query as filters ("beach 2023", "canon eos '
+        "portraits\"); the response's `interpreted` says what was taken. false: the text as written",
     )
 
     @model_validator(mode="after")
@@ -163,6 +260,15 @@ class SearchResult(BaseModel):
     explain: Explain | None = None
 
 
+class Interpreted(BaseModel):
+    """What the query was understood to say (`parse`, docs/search.md "Query understanding")."""
+
+    taken_after: datetime | None = Field(description="wall-clock, as the taken_after filter")
+    taken_before: datetime | None
+    camera: str | None
+    remaining_text: str = Field(description="what was searched for as text")
+
+
 class SearchResponse(BaseModel):
     results: list[SearchResult]
     next_cursor: str | None
@@ -174,6 +280,10 @@ class SearchResponse(BaseModel):
     )
     cutoff: list[CutoffExplain] | None = Field(
         default=None, description="with cutoff auto and explain: where each branch was cut, and why"
+    )
+    interpreted: Interpreted | None = Field(
+        default=None,
+        description="when dates or a camera written in the query became filters (POST /search, parse)",
     )
 
 

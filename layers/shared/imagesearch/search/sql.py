@@ -33,6 +33,28 @@ FILTER_PREDICATES: dict[str, sql.SQL] = {
     "tags_all": sql.SQL(" AND i.tags @> %(tags)s::text[]"),
     "created_after": sql.SQL(" AND i.created_at >= %(created_after)s"),
     "created_before": sql.SQL(" AND i.created_at < %(created_before)s"),
+    # EXIF (migration 0007): the wall-clock time as written; the make and model, case-insensitively.
+    "taken_after": sql.SQL(" AND i.taken_at_local >= %(taken_after)s"),
+    "taken_before": sql.SQL(" AND i.taken_at_local < %(taken_before)s"),
+    "camera": sql.SQL(
+        " AND strpos(lower(coalesce(i.camera_make, '') || ' ' || coalesce(i.camera_model, '')),"
+        " %(camera)s) > 0"
+    ),
+    # The box around the circle narrows by index (images_location); the haversine decides.
+    "near": sql.SQL(
+        " AND i.latitude BETWEEN %(near_min_lat)s AND %(near_max_lat)s"
+        " AND i.longitude BETWEEN %(near_min_lon)s AND %(near_max_lon)s"
+        " AND 2 * 6371.0088 * asin(least(1, sqrt(power(sin(radians(i.latitude - %(near_lat)s) / 2), 2)"
+        " + cos(radians(%(near_lat)s)) * cos(radians(i.latitude))"
+        " * power(sin(radians(i.longitude - %(near_lon)s) / 2), 2)))) <= %(near_radius_km)s"
+    ),
+    # min_lon > max_lon: the box crosses the 180th meridian.
+    "bbox": sql.SQL(
+        " AND i.latitude BETWEEN %(bbox_min_lat)s AND %(bbox_max_lat)s"
+        " AND (i.longitude BETWEEN %(bbox_min_lon)s AND %(bbox_max_lon)s"
+        " OR (%(bbox_min_lon)s > %(bbox_max_lon)s"
+        " AND (i.longitude >= %(bbox_min_lon)s OR i.longitude <= %(bbox_max_lon)s)))"
+    ),
 }
 _EXCLUDE = sql.SQL(" AND i.id <> ALL(%(exclude)s::uuid[])")
 
