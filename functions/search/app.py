@@ -17,6 +17,7 @@ from imagesearch.logs import logger
 from imagesearch.observability import metrics, tracer
 from imagesearch.runtime import prepare_at_init
 from imagesearch.search.plan import plan_search
+from imagesearch.search.query_parse import understood
 from imagesearch.search.recommend import recommend_plan
 from imagesearch.search.schemas import (
     MAX_EXAMPLES,
@@ -35,13 +36,14 @@ app = create_app("imagesearch search")
 @app.post("/search", response_model=SearchResponse, tags=["search"])
 def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) -> Response:
     """Hybrid (default), vector or keyword search by text, by a stored image, or both."""
+    query, filters, interpreted = understood(body.query, body.filters, parse=body.parse)
     plan = plan_search(
-        query=body.query,
+        query=query,
         image_id=body.image_id,
         mode=body.mode,
         limit=body.limit,
         offset=body.offset,
-        filters=body.filters,
+        filters=filters,
         min_score=body.min_score,
         explain=body.explain,
         cutoff=effective_cutoff(body.cutoff, body.sort, body.min_score),
@@ -50,7 +52,10 @@ def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) ->
         diversity=body.diversity,
         collapse=body.collapse == "duplicates",
     )
-    return json_response(service.search(tenant, plan, cursor=body.cursor))
+    response = service.search(tenant, plan, cursor=body.cursor)
+    if interpreted is not None:
+        response.interpreted = interpreted
+    return json_response(response)
 
 
 @app.post("/recommend", response_model=SearchResponse, tags=["search"])
