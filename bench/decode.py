@@ -88,30 +88,6 @@ def worker(runtime: str, bundle: Path, args: argparse.Namespace, image: Path | N
     return result
 
 
-def photo_jpeg(width: int, height: int, seed: int = 0) -> bytes:
-    """A photo-like JPEG (quality 85): smooth gradients, sensor-like noise and a dozen flat shapes."""
-    import numpy as np
-    from PIL import Image, ImageDraw
-
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    base = np.stack(
-        [x / width * 200 + 30, y / height * 180 + 40, (x + y) / (width + height) * 150 + 60], axis=-1
-    )
-    base += rng.normal(0, 12, (height, width, 3)).astype(np.float32)
-    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(img)
-    for _ in range(12):
-        cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
-        r = int(rng.integers(width // 20, width // 5))
-        color = tuple(int(c) for c in rng.integers(0, 256, 3))
-        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape((cx - r, cy - r, cx + r, cy + r), fill=color)
-    out = io.BytesIO()
-    img.save(out, "JPEG", quality=85)
-    return out.getvalue()
-
-
 def measure(call: Callable[[], object], seconds: float) -> dict[str, float]:
     """Median wall ms and mean CPU ms (user + system, every thread) per call, after two warm-up calls."""
     call()
@@ -140,6 +116,8 @@ def run_worker(args: argparse.Namespace) -> dict[str, Any]:
         torch.save(model.state_dict(), args.bundle.parent / f"{args.bundle.name}-{WEIGHTS_FILE}")
         return {}
     if args.worker == "photos":
+        from imagesearch.demo.photos import photo_jpeg
+
         for width, height in SIZES:
             (args.image / f"{width}x{height}.jpg").write_bytes(photo_jpeg(width, height))
         return {}
