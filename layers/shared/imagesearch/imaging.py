@@ -133,6 +133,14 @@ def _looks_truncated(fmt: str, data: bytes) -> bool:
     return False  # TIFF has no end marker; its offsets can point anywhere
 
 
+@dataclass(frozen=True)
+class _Opened:
+    image: Image.Image  # EXIF-oriented, possibly decoded at reduced scale
+    fmt: str
+    width: int  # the original's size, EXIF-oriented
+    height: int
+
+
 def open_image(data: bytes, *, max_pixels: int, reduce_to: int | None = None) -> Image.Image:
     """Decode untrusted bytes into a fully loaded, EXIF-oriented image (first frame if animated).
 
@@ -143,6 +151,11 @@ def open_image(data: bytes, *, max_pixels: int, reduce_to: int | None = None) ->
 
     Raises ImageRejected (reason "empty", "unsupported_format", "truncated" or "corrupt") or TooManyPixels.
     """
+    return _open(data, max_pixels=max_pixels, reduce_to=reduce_to).image
+
+
+def _open(data: bytes, *, max_pixels: int, reduce_to: int | None) -> _Opened:
+    """open_image's work, with the format and the original's size (read once, from the header)."""
     if not data:
         raise ImageRejected("the image is empty", reason="empty")
     fmt = sniff_format(data)
@@ -186,7 +199,8 @@ def open_image(data: bytes, *, max_pixels: int, reduce_to: int | None = None) ->
             raise TooManyPixels(f"too many pixels for this service: {e}") from e
         reason = "truncated" if _looks_truncated(fmt, data) else "corrupt"
         raise ImageRejected(f"cannot decode the {fmt} image ({reason})", reason=reason) from e
-    return _apply_orientation(img)
+    oriented, swapped = _apply_orientation(img)
+    return _Opened(oriented, fmt, *((height, width) if swapped else (width, height)))
 
 
 def _draft_size(width: int, height: int, reduce_to: int) -> tuple[int, int]:
@@ -205,15 +219,19 @@ def _malformed_tags_unreported() -> Iterator[None]:
         yield
 
 
-def _apply_orientation(img: Image.Image) -> Image.Image:
-    """Rotate/flip by the EXIF orientation tag; a broken EXIF block leaves the (valid) pixels as they are."""
+def _apply_orientation(img: Image.Image) -> tuple[Image.Image, bool]:
+    """Rotate/flip by the EXIF orientation tag, and whether that swapped width and height; a broken EXIF
+    block leaves the (valid) pixels as they are."""
     try:
         with _malformed_tags_unreported():
+            orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
             oriented = ImageOps.exif_transpose(img)
     except _DECODE_ERRORS as e:
         logger.warning("ignoring unreadable EXIF orientation", extra={"error": repr(e)})
-        return img
-    return oriented if oriented is not None else img
+        return img, False
+    if oriented is None:
+        return img, False
+    return oriented, orientation in (5, 6, 7, 8)  # transpose, rotate 270, transverse, rotate 90
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -277,19 +295,6 @@ class DecodedImage:
     size: int
 
 
-def _full_size(data: bytes, fmt: str, image: Image.Image) -> tuple[int, int]:
-    """The original's EXIF-oriented size, for an image `open_image` may have decoded at reduced scale."""
-    with _malformed_tags_unreported(), Image.open(io.BytesIO(data), formats=[fmt]) as header:
-        width, height = header.size  # already decoded once: the header only
-        if image.size in ((width, height), (height, width)):
-            return image.size  # decoded at full size: its own orientation says which
-        try:
-            swapped = header.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
-        except _DECODE_ERRORS:  # open_image then left the pixels as they were
-            swapped = False
-    return (height, width) if swapped else (width, height)
-
-
 def decode_upload(
     data: bytes, *, max_bytes: int, max_pixels: int, reduce_to: int | None = None
 ) -> DecodedImage:
@@ -299,15 +304,12 @@ def decode_upload(
     are always the original's (EXIF-oriented)."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the file is {len(data)} bytes; the limit is {max_bytes}")
-    image = open_image(data, max_pixels=max_pixels, reduce_to=reduce_to)
-    fmt = sniff_format(data)
-    assert fmt is not None  # open_image refused anything else
-    width, height = image.size if reduce_to is None else _full_size(data, fmt, image)
+    opened = _open(data, max_pixels=max_pixels, reduce_to=reduce_to)
     return DecodedImage(
-        image=image,
-        content_type=CONTENT_TYPES[fmt],
-        width=width,
-        height=height,
+        image=opened.image,
+        content_type=CONTENT_TYPES[opened.fmt],
+        width=opened.width,
+        height=opened.height,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
     )
