@@ -4,23 +4,13 @@ own /events -> ready and searchable."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from support.images import make_image
 from support.live import live_stack
 
-
-def wait_ready(client: httpx.Client, image_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        image: dict[str, Any] = client.get(f"/images/{image_id}").json()
-        if image["status"] != "pending":
-            return image
-        time.sleep(0.1)
-    raise AssertionError(f"{image_id} still pending after {timeout} s")
+from imagesearch.client import Client
 
 
 def test_uploads_become_ready_through_cloudevents_posted_over_http(
@@ -29,6 +19,7 @@ def test_uploads_become_ready_through_cloudevents_posted_over_http(
     with (
         live_stack(tmp_path / "stack", event_delivery="cloudevents", model_dir=model_bundle) as stack,
         httpx.Client(base_url=stack.base_url, timeout=30) as client,
+        Client(stack.base_url) as sdk,
     ):
         poster = stack._poster
         assert poster is not None and poster.url == f"{stack.base_url}/events"
@@ -37,7 +28,7 @@ def test_uploads_become_ready_through_cloudevents_posted_over_http(
         picture = make_image(color="red", shape="circle")
         created = client.post("/images", files={"file": ("red circle ☃.png", picture)}, data={"tags": "demo"})
         assert created.status_code == 201, created.text
-        assert wait_ready(client, created.json()["id"])["status"] == "ready"
+        assert sdk.wait_ready(created.json()["id"], timeout=60).status == "ready"
 
         # ...and a direct one: the bytes PUT to the presigned URL are the event's source.
         data = make_image(color="blue", shape="square")
@@ -48,7 +39,7 @@ def test_uploads_become_ready_through_cloudevents_posted_over_http(
         upload = announced.json()
         put = httpx.put(upload["upload_url"], content=data, headers=upload["headers"])
         assert put.status_code in (200, 201, 204), put.text
-        assert wait_ready(client, upload["id"])["status"] == "ready"
+        assert sdk.wait_ready(upload["id"], timeout=60).status == "ready"
 
         assert poster.delivered == 2  # both went over HTTP, none through the in-process handler
         found = client.post("/search", json={"query": "demo", "mode": "keyword"}).json()["results"]

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from support.events import s3_event, sqs_event
 from support.exif import photo_with_exif
 from support.images import make_image
-from support.ingest import Handler
+from support.ingest import Handler, embedded_image
 
 from imagesearch.cli.main import main
-from imagesearch.config import DEFAULT_TENANT_ID, Settings
+from imagesearch.config import Settings
 from imagesearch.db import Database
 from imagesearch.storage import ObjectStorage
-
-
-def embedded_photo(embed: Handler, db: Database, storage: ObjectStorage, data: bytes) -> uuid.UUID:
-    """An image record and its original (these bytes), ingested by the embed function from its event."""
-    image_id = uuid.uuid4()
-    key = f"originals/{DEFAULT_TENANT_ID}/{image_id}"
-    with db.connection() as conn:
-        conn.execute(
-            "INSERT INTO images (id, tenant_id, storage_key, filename) VALUES (%s, %s, %s, 'x.jpg')",
-            (image_id, DEFAULT_TENANT_ID, key),
-        )
-    info = storage.put(key, data, content_type="image/jpeg")
-    assert embed(sqs_event(s3_event(key, size=info.size, etag=info.etag))) == {"batchItemFailures": []}
-    return image_id
 
 
 def forget_exif(db: Database) -> None:
@@ -56,9 +39,9 @@ def test_enrich_fills_in_what_was_never_read_and_is_idempotent(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     canon = photo_with_exif(make="Canon", taken="2024:07:14 10:30:00", gps=(48.8584, 2.2945))
-    located = embedded_photo(handler, db, storage, canon)
-    plain = embedded_photo(handler, db, storage, make_image(color="blue"))
-    gone = embedded_photo(handler, db, storage, photo_with_exif(make="Sony", color="green"))
+    located = embedded_image(handler, db, storage, data=canon)
+    plain = embedded_image(handler, db, storage, data=make_image(color="blue"))
+    gone = embedded_image(handler, db, storage, data=photo_with_exif(make="Sony", color="green"))
     forget_exif(db)
     with db.connection() as conn:
         keys = dict(conn.execute("SELECT id, storage_key FROM images").fetchall())
@@ -81,5 +64,5 @@ def test_enrich_fills_in_what_was_never_read_and_is_idempotent(
 def test_new_uploads_need_no_enrichment(
     settings: Settings, db: Database, storage: ObjectStorage, handler: Handler
 ) -> None:
-    embedded_photo(handler, db, storage, photo_with_exif(make="Canon"))
+    embedded_image(handler, db, storage, data=photo_with_exif(make="Canon"))
     assert all(values[3] for values in exif_columns(db).values())  # exif_read_at set on ingestion

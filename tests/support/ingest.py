@@ -9,6 +9,9 @@ from typing import Any
 from imagesearch.config import DEFAULT_TENANT_ID
 from imagesearch.db import Database
 from imagesearch.errors import StorageUnavailable
+from imagesearch.ingest.events import ObjectEvent
+from imagesearch.ingest.processor import Outcome
+from imagesearch.runtime import get_runtime
 from imagesearch.storage import ObjectStorage
 from support.events import s3_event, sqs_event
 from support.images import make_image
@@ -39,10 +42,12 @@ def embedded_image(
     storage: ObjectStorage,
     *,
     tenant_id: str = DEFAULT_TENANT_ID,
+    data: bytes | None = None,
     **picture: Any,
 ) -> uuid.UUID:
     """An image record and its original, embedded by `embed` (the embed function's handler, given an SQS
-    batch) from the object-created event, as an upload leaves it; `picture` as make_image takes it."""
+    batch) from the object-created event, as an upload leaves it: these bytes, or a picture as make_image
+    draws it from `picture`."""
     image_id = uuid.uuid4()
     key = f"originals/{tenant_id}/{image_id}"
     with db.connection() as conn:
@@ -50,6 +55,15 @@ def embedded_image(
             "INSERT INTO images (id, tenant_id, storage_key, filename) VALUES (%s, %s, %s, 'x.png')",
             (image_id, tenant_id, key),
         )
-    info = storage.put(key, make_image(**picture), content_type="image/png")
+    info = storage.put(key, make_image(**picture) if data is None else data, content_type="image/png")
     assert embed(sqs_event(s3_event(key, size=info.size, etag=info.etag))) == {"batchItemFailures": []}
     return image_id
+
+
+def ingest_pending(db: Database) -> list[Outcome]:
+    """What the embed function does with the object-created events of every pending image."""
+    with db.connection() as conn:
+        keys = [row[0] for row in conn.execute("SELECT storage_key FROM images WHERE status = 'pending'")]
+    storage = get_runtime().storage
+    events = [ObjectEvent("local", k, None, storage.head(k).etag, None, "ObjectCreated:Put") for k in keys]
+    return get_runtime().ingestor.ingest(events)

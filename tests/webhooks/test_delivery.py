@@ -11,11 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from support.auth import Caller
 from support.images import encode, make_picture
+from support.ingest import ingest_pending
 from support.webhooks import MovableClock, Receiver
 
 from imagesearch.cli.main import main
 from imagesearch.db import Database
-from imagesearch.ingest.events import ObjectEvent
 from imagesearch.ingest.processor import Outcome
 from imagesearch.local.context import LocalLambdaContext
 from imagesearch.local.functions import load_function
@@ -40,15 +40,6 @@ def upload(client: TestClient, caller: Caller, data: bytes) -> dict[str, Any]:
     assert response.status_code == 201, response.text
     image: dict[str, Any] = response.json()
     return image
-
-
-def ingest_pending(db: Database) -> list[Outcome]:
-    """What the embed function does with the object-created events of every pending image."""
-    with db.connection() as conn:
-        keys = [row[0] for row in conn.execute("SELECT storage_key FROM images WHERE status = 'pending'")]
-    storage = get_runtime().storage
-    events = [ObjectEvent("local", k, None, storage.head(k).etag, None, "ObjectCreated:Put") for k in keys]
-    return get_runtime().ingestor.ingest(events)
 
 
 def tenant_of(db: Database, image_id: str) -> str:

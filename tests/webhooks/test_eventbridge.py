@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 from moto import mock_aws
 from support.auth import Caller
 from support.images import encode, make_picture
+from support.ingest import ingest_pending
 
 from imagesearch.config import Settings
 from imagesearch.db import Database
-from imagesearch.ingest.events import ObjectEvent
 from imagesearch.ingest.processor import Outcome
 from imagesearch.runtime import configure, get_runtime
 from imagesearch.webhooks.publisher import EventBridgePublisher, NoPublisher
@@ -46,14 +46,6 @@ def received(queue: str) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs", region_name=REGION)
     messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
     return [json.loads(m["Body"]) for m in messages]
-
-
-def ingest_pending(db: Database) -> list[Outcome]:
-    with db.connection() as conn:
-        keys = [row[0] for row in conn.execute("SELECT storage_key FROM images WHERE status = 'pending'")]
-    storage = get_runtime().storage
-    events = [ObjectEvent("local", k, None, storage.head(k).etag, None, "ObjectCreated:Put") for k in keys]
-    return get_runtime().ingestor.ingest(events)
 
 
 def test_ready_and_deleted_images_are_put_on_the_bus(

@@ -25,9 +25,10 @@ class WebhookRecord(BaseModel):
     created_at: datetime
 
 
-class DeliveryRecord(BaseModel):
+class DeliveryFields(BaseModel):
+    """A delivery's fields as the API shows them (webhooks.schemas.DeliveryPublic narrows the strings)."""
+
     id: UUID
-    webhook_id: UUID
     event_id: UUID
     event_type: str
     status: str
@@ -37,6 +38,10 @@ class DeliveryRecord(BaseModel):
     next_attempt_at: datetime | None
     delivered_at: datetime | None
     created_at: datetime
+
+
+class DeliveryRecord(DeliveryFields):
+    webhook_id: UUID
 
 
 class DueDelivery(BaseModel):

@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from imagesearch.webhooks.events import EVENT_TYPES
-from imagesearch.webhooks.repository import DeliveryRecord, WebhookRecord
+from imagesearch.webhooks.repository import DeliveryFields, DeliveryRecord, WebhookRecord
 from imagesearch.webhooks.urls import MAX_URL_LENGTH
 
 EventName = Literal["image.ready", "image.failed", "image.deleted"]
@@ -53,17 +53,9 @@ class WebhookList(BaseModel):
     items: list[WebhookPublic]
 
 
-class DeliveryPublic(BaseModel):
-    id: UUID
-    event_id: UUID
+class DeliveryPublic(DeliveryFields):
     event_type: EventName
     status: Literal["pending", "delivered", "failed"]
-    attempts: int
-    last_status_code: int | None
-    last_error: str | None
-    next_attempt_at: datetime | None
-    delivered_at: datetime | None
-    created_at: datetime
 
     @classmethod
     def from_record(cls, record: DeliveryRecord) -> DeliveryPublic:
