@@ -45,6 +45,15 @@ class Location(Response):
     lon: float
 
 
+class Place(Response):
+    """The town a photo was taken in or near (offline gazetteer)."""
+
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    country_code: str | None = None
+
+
 class Image(Response):
     """An image record; `url` and `thumbnail_url` are short-lived."""
 
@@ -67,6 +76,11 @@ class Image(Response):
     camera: str | None = None
     lens: str | None = None
     location: Location | None = None
+    # Enrichment; absent from servers older than these fields.
+    place: Place | None = None
+    auto_tags: list[str] = []
+    text: str | None = None
+    duplicate_group: UUID | None = None
     url: str | None
     thumbnail_url: str | None
 

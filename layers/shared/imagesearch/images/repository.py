@@ -13,10 +13,10 @@ from psycopg.rows import class_row
 from imagesearch import cursors
 from imagesearch.db import embeddings
 from imagesearch.exif import ExifData
-from imagesearch.images.schemas import ImageFields, PhotoFields
+from imagesearch.images.schemas import EnrichedFields, ImageFields, PhotoFields
 
 
-class ImageRecord(ImageFields, PhotoFields):
+class ImageRecord(ImageFields, PhotoFields, EnrichedFields):
     """A row of `images`: the fields the API shows, and the ones only the service and ingestion see."""
 
     tenant_id: UUID

@@ -134,6 +134,43 @@ class PhotoFields(BaseModel):
     exif_read_at: datetime | None = None  # None: never read (`imagesearch enrich --missing`)
 
 
+class EnrichedFields(BaseModel):
+    """What enrichment derived from the image, as stored (migration 0008): the place its location is in,
+    its perceptual hash and near-duplicate group, labels from the model, and the text written in it."""
+
+    place_city: str | None = None
+    place_region: str | None = None
+    place_country: str | None = None
+    place_country_code: str | None = None
+    place_at: datetime | None = None  # None: never looked up
+    phash: int | None = None  # 64-bit pHash as a signed bigint; None: not computed yet
+    duplicate_group: UUID | None = None  # id of the first image of its near-duplicate group
+    auto_tags: list[str] = Field(default_factory=list)
+    auto_tags_model: str | None = None  # the model and vocabulary they came from; None: never labelled
+    ocr_text: str | None = None
+    ocr_at: datetime | None = None  # None: never read
+
+
+class Place(BaseModel):
+    """The nearest town to where a photo was taken (offline GeoNames gazetteer)."""
+
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    country_code: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+
+
+def place_of(enriched: EnrichedFields) -> Place | None:
+    if enriched.place_city is None and enriched.place_country is None:
+        return None
+    return Place(
+        city=enriched.place_city,
+        region=enriched.place_region,
+        country=enriched.place_country,
+        country_code=enriched.place_country_code,
+    )
+
+
 class Location(BaseModel):
     """Where a photo was taken (EXIF GPS), in decimal degrees (WGS 84)."""
 
@@ -170,6 +207,14 @@ class ImagePublic(ImageFields):
     location: Location | None = Field(
         default=None, description="where it was taken (EXIF GPS), unless the service does not store locations"
     )
+    place: Place | None = Field(default=None, description="the town it was taken in or near (its location)")
+    auto_tags: list[str] = Field(
+        default_factory=list, description="labels the model gives it (zero-shot), apart from your own tags"
+    )
+    text: str | None = Field(default=None, description="text recognised in the image (OCR), when any")
+    duplicate_group: UUID | None = Field(
+        default=None, description="its near-duplicate group (GET /duplicates), when it has near-duplicates"
+    )
     url: str | None = Field(description="short-lived URL of the original")
     thumbnail_url: str | None = Field(description="short-lived URL of the 256 px WebP thumbnail, once ready")
 
@@ -178,6 +223,7 @@ class ImagePublic(ImageFields):
         """The shared fields of a stored record (its own are left out), what its EXIF said, and its URLs."""
         shared = {name: getattr(record, name) for name in ImageFields.model_fields}
         photo = record if isinstance(record, PhotoFields) else PhotoFields()
+        enriched = record if isinstance(record, EnrichedFields) else EnrichedFields()
         lat, lon = photo.latitude, photo.longitude
         return cls.model_construct(
             **shared,
@@ -185,6 +231,10 @@ class ImagePublic(ImageFields):
             camera=camera_name(photo.camera_make, photo.camera_model),
             lens=photo.lens,
             location=Location(lat=lat, lon=lon) if lat is not None and lon is not None else None,
+            place=place_of(enriched),
+            auto_tags=enriched.auto_tags,
+            text=enriched.ocr_text or None,
+            duplicate_group=enriched.duplicate_group,
             url=url,
             thumbnail_url=thumbnail_url,
         )
