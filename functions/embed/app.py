@@ -32,7 +32,7 @@ def _sqs_batch(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # back-fill message from `imagesearch reindex --queue-url` is embedded then, with its model).
     runtime = get_runtime()
     messages = ((r["messageId"], r["body"]) for r in event["Records"])
-    batch = MessageBatch(runtime.ingestor, messages, models=runtime.models)
+    batch = MessageBatch(runtime.ingestor, messages, models=runtime.models, steps=runtime.enrich_steps())
 
     def record_handler(record: SQSRecord) -> None:
         batch.save(record.message_id)

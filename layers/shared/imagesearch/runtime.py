@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from imagesearch.auth.jwt import JwtVerifier
     from imagesearch.auth.rate_limit import RateLimiter
     from imagesearch.images.service import ImageService
+    from imagesearch.ingest.enrich import EnrichStep, Limits
     from imagesearch.ingest.processor import Ingestor
     from imagesearch.model.embedder import EmbeddingModel
     from imagesearch.search.service import SearchService
@@ -205,6 +206,20 @@ class Runtime:
             )
 
         return self._part("ingestor", build)
+
+    def enrich_steps(self, *, ocr: bool = False) -> list[EnrichStep]:
+        """The enrichment steps `imagesearch enrich` and enrich messages run, in order (the place needs the
+        location EXIF gives). OCR only when asked: its engine is not in the embed function's layers."""
+        from imagesearch.ingest.enrich import ExifStep
+
+        steps: list[EnrichStep] = [ExifStep(store_location=self.settings.store_location)]
+        return steps
+
+    @property
+    def enrich_limits(self) -> Limits:
+        from imagesearch.ingest.enrich import Limits
+
+        return Limits(max_bytes=self.settings.max_upload_bytes, max_pixels=self.settings.max_image_pixels)
 
     # --- outbound events -----------------------------------------------------------------------------------
     @property

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 import numpy as np
@@ -33,6 +33,7 @@ from imagesearch.model.embedder import EmbeddingModel
 from imagesearch.model.registry import ModelRegistry
 from imagesearch.storage import ObjectStorage
 
+M = TypeVar("M", bound=BaseModel)
 MESSAGE_KEY = "imagesearch"  # a body with this key is one of ours, whatever else it holds
 MAX_IMAGES_PER_MESSAGE = 100
 # Images decoded at once: a decoded image at the 64 Mpx limit takes about 260 MB (docs/deploy.md).
@@ -65,8 +66,13 @@ def is_ours(body: Any) -> bool:
 
 def parse_message(body: Mapping[str, Any]) -> ReindexMessage:
     """The message in `body`; MalformedMessage for an unknown kind or version, or bad fields."""
+    return validate_message(ReindexMessage, body)
+
+
+def validate_message(kind: type[M], body: Mapping[str, Any]) -> M:
+    """`body` as a message of `kind`; MalformedMessage (naming the first problems) when it is not one."""
     try:
-        return ReindexMessage.model_validate(body)
+        return kind.model_validate(body)
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:5])
         raise MalformedMessage(problems) from None
