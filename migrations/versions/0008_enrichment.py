@@ -8,6 +8,8 @@ the text written in it; all of them words for the keyword branch.
 - `auto_tags`: vocabulary labels the model scores above its threshold, separate from the user's `tags`;
   `auto_tags_model` names the model and vocabulary they came from (a new one re-labels).
 - `ocr_text`: printed text recognised in the image; `ocr_at` says it was read (whatever it found).
+- `enrich_failures`: {step: why} for the steps that failed on the image (a model error, a timeout); the image
+  stays ready and searchable by its embedding, and the back-fill tries the step again.
 
 The keyword tsvector gains them at their own weights: title and tags A, description and place B, filename
 and auto tags C, text in the image D (ts_rank_cd weighs D least).
@@ -57,7 +59,8 @@ def upgrade() -> None:
         ADD COLUMN auto_tags          text[] NOT NULL DEFAULT '{}',
         ADD COLUMN auto_tags_model    text CHECK (length(auto_tags_model) <= 300),
         ADD COLUMN ocr_text           text CHECK (length(ocr_text) <= 20000),
-        ADD COLUMN ocr_at             timestamptz;
+        ADD COLUMN ocr_at             timestamptz,
+        ADD COLUMN enrich_failures    jsonb NOT NULL DEFAULT '{}';
     -- The auto_tags filter.
     CREATE INDEX images_auto_tags ON images USING gin (auto_tags) WITH (fastupdate = off);
     -- GET /duplicates and collapse: a group's members.
@@ -78,7 +81,8 @@ def downgrade() -> None:
     DROP INDEX images_ocr_unread; DROP INDEX images_phash_unread; DROP INDEX images_place_unread;
     DROP INDEX images_duplicate_group; DROP INDEX images_auto_tags;
     ALTER TABLE images
-        DROP COLUMN ocr_at, DROP COLUMN ocr_text, DROP COLUMN auto_tags_model, DROP COLUMN auto_tags,
+        DROP COLUMN enrich_failures, DROP COLUMN ocr_at, DROP COLUMN ocr_text,
+        DROP COLUMN auto_tags_model, DROP COLUMN auto_tags,
         DROP COLUMN duplicate_group, DROP COLUMN phash, DROP COLUMN place_at, DROP COLUMN place_country_code,
         DROP COLUMN place_country, DROP COLUMN place_region, DROP COLUMN place_city;
     """)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -263,21 +264,13 @@ def set_exif(conn: psycopg.Connection, image_id: UUID, exif: ExifData, *, only_u
     return cur.rowcount == 1
 
 
-def exif_unread(conn: psycopg.Connection, *, after: UUID | None, limit: int) -> list[tuple[UUID, str]]:
-    """(id, storage key) of ready images whose EXIF was never read, in id order after `after`."""
-    rows = conn.execute(
-        "SELECT id, storage_key FROM images WHERE status = 'ready' AND exif_read_at IS NULL "
-        "AND (%(after)s::uuid IS NULL OR id > %(after)s) ORDER BY id LIMIT %(limit)s",
-        {"after": after, "limit": limit},
-    ).fetchall()
-    return [(row[0], row[1]) for row in rows]
-
-
-def exif_unread_count(conn: psycopg.Connection) -> int:
-    row = conn.execute(
-        "SELECT count(*) FROM images WHERE status = 'ready' AND exif_read_at IS NULL"
-    ).fetchone()
-    return int(row[0]) if row else 0
+def record_enrich_failures(conn: psycopg.Connection, image_id: UUID, failures: dict[str, str]) -> None:
+    """Note the enrichment steps that failed on an image (step -> why); the image stays as it is."""
+    if failures:
+        conn.execute(
+            "UPDATE images SET enrich_failures = enrich_failures || %s::jsonb WHERE id = %s",
+            (json.dumps(failures), image_id),
+        )
 
 
 # --- maintenance (reconcile, the local stack) -------------------------------------------------------------

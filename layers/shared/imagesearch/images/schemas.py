@@ -149,6 +149,7 @@ class EnrichedFields(BaseModel):
     auto_tags_model: str | None = None  # the model and vocabulary they came from; None: never labelled
     ocr_text: str | None = None
     ocr_at: datetime | None = None  # None: never read
+    enrich_failures: dict[str, str] = Field(default_factory=dict)  # step -> why it failed on this image
 
 
 class Place(BaseModel):

@@ -60,6 +60,18 @@ class Prepared:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     unavailable: set[str] = field(default_factory=set)  # models wanted but not loadable here
     announcement: ImageEvent | None = None  # recorded with the saved outcome; published after its commit
+    # Enrichment steps that failed on this image (step -> why): it is saved all the same, searchable by its
+    # embedding, and the failures are recorded with it (the back-fill tries those steps again).
+    enrich_failures: dict[str, str] = field(default_factory=dict)
+
+
+def enrichment_failed(item: Prepared, step: str, error: Exception) -> None:
+    """Note that an enrichment step failed on an item: logged, recorded when saved, never fatal."""
+    item.enrich_failures[step] = f"{type(error).__name__}: {error}"[:500]
+    logger.warning(
+        "enrichment step failed; the image is saved without it",
+        extra={"step": step, "key": item.key, "error": item.enrich_failures[step]},
+    )
 
 
 def read_photo_exif(data: bytes, *, store_location: bool, image_id: str) -> ExifData:
@@ -346,6 +358,7 @@ class Ingestor:
             sequencer=event.sequencer,
             exif=item.exif,
         )
+        repository.record_enrich_failures(conn, record.id, item.enrich_failures)
         # The webhook deliveries commit with `ready`, or neither does.
         item.announcement = outbox.record(conn, events.ready(record.tenant_id, record.id))
         return Outcome.READY, False
