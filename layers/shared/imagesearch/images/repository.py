@@ -273,6 +273,13 @@ def record_enrich_failures(conn: psycopg.Connection, image_id: UUID, failures: d
         )
 
 
+def clear_enrich_failure(conn: psycopg.Connection, image_id: UUID, step: str) -> None:
+    conn.execute(
+        "UPDATE images SET enrich_failures = enrich_failures - %s WHERE id = %s AND enrich_failures ? %s",
+        (step, image_id, step),
+    )
+
+
 # --- maintenance (reconcile, the local stack) -------------------------------------------------------------
 
 

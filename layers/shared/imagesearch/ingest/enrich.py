@@ -185,6 +185,8 @@ def enrich_images(
         try:
             if step.enrich(db, source):
                 report.stored += 1
+                with db.connection() as conn:  # a failure noted at ingestion is history now
+                    repository.clear_enrich_failure(conn, image.image_id, step.name)
         except ObjectNotFound:
             report.skipped.append(f"{image.image_id}: the original is gone")
         except ImageRejected as e:
