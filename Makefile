@@ -8,11 +8,13 @@ PYTEST_ARGS ?=
 
 .PHONY: install install-export run test fuzz lint fmt bench clean sam-tools sam-validate sam-build browser pgbouncer
 
-# Runtime + dev tools. The stamp is rebuilt when pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml
+# Runtime + dev tools, and OCR's engine (functions/ocr/requirements.txt, without its dependencies: it would
+# bring OpenCV's GUI build). The stamp is rebuilt when either file changes.
+$(VENV)/.installed: pyproject.toml functions/ocr/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps -r functions/ocr/requirements.txt
 	touch $@
 
 # The export extra: torch + open_clip, pinned (see README, "Model export"). Needed by the parity tests.

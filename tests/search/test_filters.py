@@ -1,4 +1,4 @@
-"""A search filter is declared once: a SearchFilters field, and its predicate in search/sql.py."""
+"""A search filter is declared once: a SearchFilters field, and its predicate in images/filters.py."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
+from imagesearch.images.filters import FILTER_PREDICATES
 from imagesearch.search.schemas import FILTER_FIELDS, SearchFilters
-from imagesearch.search.sql import FILTER_PREDICATES
 
 # A value for every filter; a new filter needs one here (and nothing else in the tests of this module).
 SAMPLES: dict[str, Any] = {
     "tags": ["beach"],
+    "auto_tags": ["red"],
     "created_after": datetime(2026, 1, 1, tzinfo=UTC),
     "created_before": datetime(2026, 2, 1, tzinfo=UTC),
     "taken_after": datetime(2024, 7, 1),
@@ -21,6 +22,7 @@ SAMPLES: dict[str, Any] = {
     "camera": "Canon",
     "near": {"lat": 48.8584, "lon": 2.2945, "radius_km": 5},
     "bbox": {"min_lat": 48.0, "min_lon": 2.0, "max_lat": 49.0, "max_lon": 3.0},
+    "place": "Lisbon, Portugal",
 }
 
 
@@ -41,6 +43,7 @@ def test_each_filter_that_is_set_names_a_predicate_whose_parameters_it_gives(tag
 
 def test_every_predicate_is_reachable_and_unset_filters_add_none() -> None:
     reachable = {p for mode in ("any", "all") for p in SearchFilters(**SAMPLES, tags_mode=mode).predicates()}
+    reachable |= {SearchFilters(place=place).predicates()[0] for place in ("PT", "Cascais, Lisbon, PT")}
     assert reachable == set(FILTER_PREDICATES)
     assert SearchFilters().predicates() == ()
     assert SearchFilters(tags=[]).predicates() == ()  # no tags is no tag filter, not "none match"

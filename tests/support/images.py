@@ -67,3 +67,25 @@ def png_header_claiming(width: int, height: int) -> bytes:
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 65536, 9)  # the first rows of zeros; inflating it all would take 30 GB
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def demo_shape(
+    *, color: str = "red", shape: str = "circle", background: str = "grey", side: int = 256
+) -> bytes:
+    """PNG bytes of one large shape in the middle of a plain background, drawn as the demo gallery draws
+    (imagesearch.demo.shapes: the demo model's own colours, shapes and backgrounds)."""
+    from imagesearch.demo.shapes import BACKGROUNDS, COLORS, Figure, Scene, render
+
+    figure = Figure(
+        shape=shape, color=color, size="large", x=0.5, y=0.5, radius=0.3, rotation=0.0, rgb=COLORS[color]
+    )
+    scene = Scene(
+        seed=0,
+        index=0,
+        main=figure,
+        background=background,
+        background_rgb=BACKGROUNDS[background],
+        gradient=(0.0, 0.0),
+        noise=0.0,
+    )
+    return encode(render(scene, side))

@@ -171,7 +171,7 @@ def test_facets_sort_and_more_or_less_like_this(page: Any) -> None:
     with page.expect_request(posts_to("/search")) as searched:
         page.fill("#query", "a red circle")
         page.press("#query", "Enter")
-    assert searched.value.post_data_json["facets"] == ["tags", "year", "month"]
+    assert searched.value.post_data_json["facets"] == ["tags", "year", "month", "place", "auto_tags"]
     expect(cards).to_have_count(len(TAGGED))
     tag_chips = page.get_by_role("group", name="Tags")
     for chip in ("warm 3", "cool 2", "round 2", "angular 3"):

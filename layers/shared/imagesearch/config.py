@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     ort_spinning: bool = False
     # Load the query tower and run it once while the function initialises (SnapStart snapshots the result).
     warm_model_at_init: bool = False
+    # Zero-shot labels (`auto_tags`, docs/model.md "Labels"): on or off, the vocabulary file (None: the
+    # package's one for the model), and how far (in standard deviations) a label's score must stand out
+    # (None: the vocabulary file's own threshold).
+    labels_enabled: bool = True
+    labels_file: Path | None = None
+    labels_threshold: Annotated[float | None, Field(gt=0, le=10)] = None
 
     # --- auth ---
     auth_mode: AuthMode = AuthMode.NONE
@@ -185,6 +191,9 @@ class Settings(BaseSettings):
     max_image_pixels: Annotated[int, Field(gt=0)] = DEFAULT_MAX_IMAGE_PIXELS
     # Whether ingestion keeps a photo's EXIF GPS position (latitude/longitude); false: never stored.
     store_location: bool = True
+    # Read printed text in pictures into the keyword index (docs/search.md; the OCR function in the cloud,
+    # after the embedding locally). Needs rapidocr-onnxruntime (the `ocr` extra); without it, off.
+    ocr: bool = True
 
     # --- search (defaults chosen from bench/relevance.py; see docs/search.md) ---
     search_candidates: Annotated[int, Field(ge=1, le=1000)] = 200

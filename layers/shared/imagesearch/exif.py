@@ -3,6 +3,11 @@
 Read from the original's bytes with Pillow, after `imaging.decode_upload` accepted them: the oriented image
 that decoding returns is a copy, and a TIFF's copy no longer holds its tags. Opening the bytes again reads
 the headers only (no pixels). Odd EXIF never raises: the field stays empty and `problems` says why.
+
+The decode does not hand its EXIF block over, on purpose: it would save the second open only, about
+0.15 ms of a 4000x3000 JPEG's 0.25 ms here, beside a 28 ms reduced decode (`bench/decode.py --exif`,
+docs/search.md), while a TIFF has no block to hand (its tags are the file's IFD0, read from the open file,
+and gone from the oriented copy), and the enrich back-fill reads originals it never decoded.
 """
 
 from __future__ import annotations

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from imagesearch.auth.rate_limit import RateLimiter
     from imagesearch.images.service import ImageService
     from imagesearch.ingest.enrich import EnrichStep, Limits
+    from imagesearch.ingest.labels import Labeller
+    from imagesearch.ingest.ocr import OcrStep
     from imagesearch.ingest.processor import Ingestor
     from imagesearch.model.embedder import EmbeddingModel
     from imagesearch.search.service import SearchService
@@ -203,17 +205,76 @@ class Runtime:
                 max_image_pixels=self.settings.max_image_pixels,
                 store_location=self.settings.store_location,
                 publisher=self.publisher,
+                labeller=self.labeller,
             )
 
         return self._part("ingestor", build)
 
+    @property
+    def labeller(self) -> Labeller | None:
+        """Zero-shot labels with the configured vocabulary; None when off, or when the vocabulary file is
+        unusable (said once in the log: uploads go on without labels)."""
+
+        def build() -> Labeller | None:
+            from imagesearch.ingest.labels import Labeller
+            from imagesearch.model.labels import LabelVectorCache, VocabularyError, load_vocabulary
+
+            s = self.settings
+            if not s.labels_enabled:
+                return None
+            try:
+                if s.labels_file is not None:
+                    load_vocabulary(s.labels_file)  # a deployment's own file: checked now
+            except VocabularyError as e:
+                logger.error("labels are off: the vocabulary is unusable", extra={"error": e.detail})
+                return None
+            return Labeller(
+                self.models,
+                labels_file=s.labels_file,
+                threshold=s.labels_threshold,
+                cache=LabelVectorCache(self.database),
+            )
+
+        return self._part("labeller", build)
+
     def enrich_steps(self, *, ocr: bool = False) -> list[EnrichStep]:
         """The enrichment steps `imagesearch enrich` and enrich messages run, in order (the place needs the
         location EXIF gives). OCR only when asked: its engine is not in the embed function's layers."""
+        from imagesearch.ingest.duplicates import PhashStep
         from imagesearch.ingest.enrich import ExifStep
+        from imagesearch.ingest.places import PlaceStep
 
-        steps: list[EnrichStep] = [ExifStep(store_location=self.settings.store_location)]
+        steps: list[EnrichStep] = [
+            ExifStep(store_location=self.settings.store_location),
+            PlaceStep(),
+            PhashStep(),
+        ]
+        if self.labeller is not None:
+            from imagesearch.ingest.labels import LabelStep
+
+            steps.append(LabelStep(self.labeller))
+        if ocr and self.ocr_step is not None:
+            steps.append(self.ocr_step)
         return steps
+
+    @property
+    def ocr_step(self) -> OcrStep | None:
+        """The OCR step and its engine (whose models load on first use); None when the `ocr` setting is off
+        or the engine is not installed here."""
+
+        def build() -> OcrStep | None:
+            from imagesearch.enrichment.ocr import OcrEngine, available
+            from imagesearch.ingest.ocr import OcrStep
+
+            if not self.settings.ocr:
+                return None
+            if not available():
+                logger.warning("OCR is on, but rapidocr-onnxruntime is not installed: no text is read")
+                return None
+            engine = OcrEngine(threads=self.settings.ort_threads)
+            return OcrStep(engine, max_pixels=self.settings.max_image_pixels)
+
+        return self._part("ocr_step", build)
 
     @property
     def enrich_limits(self) -> Limits:

@@ -15,6 +15,8 @@ from imagesearch.client.bodies import Example, Filters
 from imagesearch.client.errors import ApiError, ImageFailed, WaitTimeout
 from imagesearch.client.models import (
     DeliveryPage,
+    DuplicateGroup,
+    DuplicateImage,
     Health,
     Image,
     ImagePage,
@@ -36,6 +38,8 @@ __all__ = [
     "AsyncClient",
     "Client",
     "DeliveryPage",
+    "DuplicateGroup",
+    "DuplicateImage",
     "Example",
     "Filters",
     "Health",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import Any, Literal, Required
+from typing import Any, Literal, Required, get_type_hints
 from uuid import UUID
 
 from pydantic import TypeAdapter
@@ -16,8 +16,10 @@ from typing_extensions import TypedDict
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 Cutoff = Literal["auto", "none"]
-Sort = Literal["relevance", "newest", "oldest"]
-Facet = Literal["tags", "year", "month"]
+Sort = Literal["relevance", "newest", "oldest", "taken_newest", "taken_oldest"]
+# GET /images: by upload time, or by the date taken (images without one last).
+ImageSort = Literal["newest", "oldest", "taken_newest", "taken_oldest"]
+Facet = Literal["tags", "year", "month", "place", "auto_tags"]
 WebhookEvent = Literal["image.ready", "image.failed", "image.deleted"]
 
 
@@ -44,6 +46,7 @@ class Filters(TypedDict, total=False):
 
     tags: list[str]
     tags_mode: Literal["any", "all"]
+    auto_tags: list[str]  # labels the model gave (any of them)
     created_after: datetime
     created_before: datetime
     taken_after: datetime  # wall-clock, without a time zone
@@ -51,6 +54,7 @@ class Filters(TypedDict, total=False):
     camera: str
     near: Near
     bbox: BoundingBox
+    place: str  # "Lisbon", "Lisbon, Portugal" (a place facet's value), "Springfield, Illinois, US"
 
 
 class Example(TypedDict, total=False):
@@ -148,3 +152,15 @@ def to_json(body_type: Any, body: object) -> Any:
     """`body` checked against its type and made JSON-ready (UUIDs and datetimes as strings)."""
     adapter = _adapter(body_type)
     return adapter.dump_python(adapter.validate_python(body), mode="json")
+
+
+def filter_query(filters: Filters) -> dict[str, Any]:
+    """Search filters as GET /images' query parameters: an object (near, bbox) as its values in its
+    declared order, comma-separated ("48.85,2.29,5"); a list as the parameter repeated."""
+    kinds = get_type_hints(Filters)
+    return {
+        name: ",".join(str(value[key]) for key in get_type_hints(kinds[name]))
+        if isinstance(value, dict)
+        else value
+        for name, value in to_json(Filters, filters).items()
+    }

@@ -90,6 +90,26 @@ class ImagePage(Response):
     next_cursor: str | None
 
 
+class DuplicateImage(Image):
+    """A member of a near-duplicate group, and how near it is to the group's first image."""
+
+    distance: int  # pHash bits that differ
+    similarity: float | None = None  # cosine of the active model's vectors
+
+
+class DuplicateGroup(Response):
+    """Near-duplicate images (GET /duplicates): `group` is its first image's id; members oldest first."""
+
+    group: UUID
+    size: int
+    images: list[DuplicateImage]
+
+
+class DuplicatePage(Response):
+    items: list[DuplicateGroup]
+    next_cursor: str | None
+
+
 class UploadTicket(Response):
     """POST /uploads: where to PUT the bytes (no URL when the API already has them)."""
 
@@ -132,6 +152,10 @@ class SearchResult(Response):
     created_at: datetime
     url: str | None
     thumbnail_url: str | None
+    taken_at: datetime | None = None  # naive when no offset was recorded
+    camera: str | None = None
+    place: Place | None = None
+    auto_tags: list[str] = []
     duplicates: int | None = None
     explain: Explain | None = None
 

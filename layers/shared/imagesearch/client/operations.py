@@ -16,7 +16,9 @@ import httpx
 from imagesearch.client.bodies import (
     Cutoff,
     Example,
+    Filters,
     ImageChanges,
+    ImageSort,
     RecommendBody,
     RecommendOptions,
     SearchBody,
@@ -24,12 +26,14 @@ from imagesearch.client.bodies import (
     UploadAnnouncement,
     WebhookCreate,
     WebhookEvent,
+    filter_query,
     to_json,
 )
 from imagesearch.client.errors import ImageFailed, WaitTimeout
 from imagesearch.client.flow import Call, Flow, Sleep, checked, parsed, retried
 from imagesearch.client.models import (
     DeliveryPage,
+    DuplicatePage,
     Health,
     Image,
     ImagePage,
@@ -165,10 +169,23 @@ class Operations:
         sha256: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        sort: ImageSort | None = None,
+        filters: Filters | None = None,
     ) -> Flow[ImagePage]:
-        params = {"status": status, "tag": tag, "sha256": sha256, "limit": limit, "cursor": cursor}
-        params = {k: v for k, v in params.items() if v is not None}
+        params = {
+            "status": status,
+            "tag": tag,
+            "sha256": sha256,
+            "limit": limit,
+            "cursor": cursor,
+            "sort": sort,
+        }
+        params = {k: v for k, v in params.items() if v is not None} | filter_query(filters or {})
         return parsed(ImagePage, checked((yield from self.send("GET", "/images", params=params))))
+
+    def list_duplicates(self, *, limit: int = 100, cursor: str | None = None) -> Flow[DuplicatePage]:
+        params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+        return parsed(DuplicatePage, checked((yield from self.send("GET", "/duplicates", params=params))))
 
     def update_image(self, ref: ImageRef, changes: ImageChanges) -> Flow[Image]:
         body = to_json(ImageChanges, changes)

@@ -14,13 +14,16 @@ from typing_extensions import Unpack
 from imagesearch.client.bodies import (
     Cutoff,
     Example,
+    Filters,
     ImageChanges,
+    ImageSort,
     RecommendOptions,
     SearchOptions,
     WebhookEvent,
 )
 from imagesearch.client.flow import Call, Flow
 from imagesearch.client.models import (
+    DuplicateGroup,
     Health,
     Image,
     SearchResponse,
@@ -147,13 +150,28 @@ class Client:
         tag: str | None = None,
         sha256: str | None = None,
         page_size: int = 100,
+        sort: ImageSort | None = None,
+        **filters: Unpack[Filters],
     ) -> Iterator[Image]:
-        """Every image, newest first, fetched a page at a time."""
+        """Every image (newest first, or in `sort` order) that the filters keep (POST /search's: `camera=`,
+        `taken_after=`, `near={"lat": ..., "lon": ..., "radius_km": ...}`...), fetched a page at a time."""
         return self._pages(
             lambda cursor: self.api.list_images(
-                status=status, tag=tag, sha256=sha256, limit=page_size, cursor=cursor
+                status=status,
+                tag=tag,
+                sha256=sha256,
+                limit=page_size,
+                cursor=cursor,
+                sort=sort,
+                filters=filters,
             ),
             lambda page: page.items,
+        )
+
+    def duplicates(self, *, page_size: int = 100) -> Iterator[DuplicateGroup]:
+        """Every group of near-duplicate images (newest first), fetched a page at a time."""
+        return self._pages(
+            lambda cursor: self.api.list_duplicates(limit=page_size, cursor=cursor), lambda page: page.items
         )
 
     def update_image(self, image: ImageRef, **changes: Unpack[ImageChanges]) -> Image:

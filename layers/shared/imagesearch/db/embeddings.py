@@ -113,6 +113,14 @@ def exists(conn: psycopg.Connection, image_id: UUID, model_id: str) -> bool:
     return row is not None
 
 
+def stored(conn: psycopg.Connection, image_id: UUID, model_id: str) -> np.ndarray | None:
+    """The image's stored vector of the model (float32), or None."""
+    row = conn.execute(
+        "SELECT embedding::vector FROM embeddings WHERE image_id = %s AND model_id = %s", (image_id, model_id)
+    ).fetchone()
+    return None if row is None else np.asarray(row[0].to_numpy(), dtype=np.float32)
+
+
 _MISSING = """
     FROM images i
     WHERE i.status = 'ready'

@@ -9,11 +9,15 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import class_row
 
 from imagesearch import cursors
 from imagesearch.db import embeddings
+from imagesearch.enrichment.places import PlaceName
+from imagesearch.errors import InvalidRequest
 from imagesearch.exif import ExifData
+from imagesearch.images.filters import ImageFilter, where
 from imagesearch.images.schemas import EnrichedFields, ImageFields, PhotoFields
 
 
@@ -85,18 +89,53 @@ def get_by_key(conn: psycopg.Connection, storage_key: str, *, for_update: bool =
 # --- listing with a keyset cursor -----------------------------------------------------------------------
 
 
-def encode_cursor(created_at: datetime, image_id: UUID) -> str:
-    return cursors.encode_cursor([created_at.isoformat(), str(image_id)])
+# Each sort: its key column, its direction, and whether the key may be NULL (no date taken): those rows come
+# last either way. The id breaks ties in the key's direction; the cursor is the (key, id) of the previous
+# page's last row. created_at is NOT NULL, and its statement says nothing of NULLs, so that it matches the
+# index images_tenant_created (an index DESC sorts NULLs first, and the planner does not know they are none).
+SORTS: dict[str, tuple[str, str, bool]] = {
+    "newest": ("created_at", "DESC", False),
+    "oldest": ("created_at", "ASC", False),
+    "taken_newest": ("taken_at_local", "DESC", True),
+    "taken_oldest": ("taken_at_local", "ASC", True),
+}
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
-    """Inverse of encode_cursor; InvalidRequest for anything else."""
+def encode_cursor(sort: str, key: datetime | None, image_id: UUID) -> str:
+    return cursors.encode_cursor([sort, key.isoformat() if key else "", str(image_id)])
 
-    def parse(values: Any) -> tuple[datetime, UUID]:
-        created_at, image_id = values
-        return datetime.fromisoformat(created_at), UUID(image_id)
 
-    return cursors.decode_cursor(cursor, parse)
+def decode_cursor(cursor: str, sort: str) -> tuple[datetime | None, UUID]:
+    """Inverse of encode_cursor; InvalidRequest for anything else, or a cursor of another sort."""
+
+    def parse(values: Any) -> tuple[str, datetime | None, UUID]:
+        if len(values) == 2:  # before sorts: (created_at, id), newest first
+            values = ["newest", *values]
+        cursor_sort, key, image_id = values
+        return cursor_sort, datetime.fromisoformat(key) if key else None, UUID(image_id)
+
+    cursor_sort, key, image_id = cursors.decode_cursor(cursor, parse)
+    if cursor_sort != sort:
+        raise InvalidRequest(f"this cursor belongs to sort={cursor_sort}")
+    return key, image_id
+
+
+def sort_key(record: ImageRecord, sort: str) -> datetime | None:
+    """The record's value of the sort's key (for the next page's cursor)."""
+    value: datetime | None = getattr(record, SORTS[sort][0])
+    return value
+
+
+def _keyset(column: str, direction: str, *, nullable: bool, after_null: bool) -> sql.Composable:
+    """Rows after the cursor's (key, id) in `ORDER BY key direction NULLS LAST, id direction`."""
+    key, compare = sql.Identifier("i", column), sql.SQL("<" if direction == "DESC" else ">")
+    if after_null:  # past every dated row: the undated ones, by id
+        return sql.SQL(" AND {key} IS NULL AND i.id {compare} %(after_id)s").format(key=key, compare=compare)
+    # A row comparison with a NULL key is NULL: the undated rows, which follow every dated one, by name.
+    undated = sql.SQL(" OR {key} IS NULL").format(key=key) if nullable else sql.SQL("")
+    return sql.SQL(" AND (({key}, i.id) {compare} (%(after_key)s, %(after_id)s){undated})").format(
+        key=key, compare=compare, undated=undated
+    )
 
 
 def list_page(
@@ -106,32 +145,48 @@ def list_page(
     status: str | None,
     tag: str | None,
     limit: int,
-    after: tuple[datetime, UUID] | None,
+    after: tuple[datetime | None, UUID] | None,
     sha256: str | None = None,
+    filters: ImageFilter | None = None,
+    sort: str = "newest",
 ) -> list[ImageRecord]:
-    """Newest first; `after` is the (created_at, id) of the last item of the previous page."""
+    """One page in `sort` order (SORTS), narrowed by `filters` (images/filters.py); `after` is the
+    (sort key, id) of the last item of the previous page."""
+    column, direction, nullable = SORTS[sort]
+    keyset = (
+        _keyset(column, direction, nullable=nullable, after_null=after[0] is None) if after else sql.SQL("")
+    )
+    statement = sql.SQL(
+        """
+        SELECT {columns} FROM images i
+        WHERE i.tenant_id = %(tenant)s
+          AND (%(status)s::text IS NULL OR i.status = %(status)s)
+          AND (%(tag)s::text IS NULL OR i.tags @> ARRAY[%(tag)s::text])
+          AND (%(sha256)s::text IS NULL OR i.sha256 = %(sha256)s){filters}{keyset}
+        ORDER BY {key} {direction}{nulls}, i.id {direction}
+        LIMIT %(limit)s
+        """
+    ).format(
+        columns=sql.SQL(COLUMNS),
+        filters=where(filters) if filters else sql.SQL(""),
+        keyset=keyset,
+        key=sql.Identifier("i", column),
+        direction=sql.SQL(direction),
+        nulls=sql.SQL(" NULLS LAST" if nullable else ""),
+    )
+    params = {
+        "tenant": tenant_id,
+        "status": status,
+        "tag": tag,
+        "sha256": sha256,
+        "after_key": after[0] if after else None,
+        "after_id": after[1] if after else None,
+        "limit": limit,
+    }
+    filter_params = filters.parameters() if filters else {}
+    assert not set(params) & set(filter_params), "a filter parameter shadows a listing parameter"
     with conn.cursor(row_factory=class_row(ImageRecord)) as cur:
-        cur.execute(
-            f"""
-            SELECT {COLUMNS} FROM images
-            WHERE tenant_id = %(tenant)s
-              AND (%(status)s::text IS NULL OR status = %(status)s)
-              AND (%(tag)s::text IS NULL OR tags @> ARRAY[%(tag)s::text])
-              AND (%(sha256)s::text IS NULL OR sha256 = %(sha256)s)
-              AND (%(after_at)s::timestamptz IS NULL OR (created_at, id) < (%(after_at)s, %(after_id)s::uuid))
-            ORDER BY created_at DESC, id DESC
-            LIMIT %(limit)s
-            """,
-            {
-                "tenant": tenant_id,
-                "status": status,
-                "tag": tag,
-                "sha256": sha256,
-                "after_at": after[0] if after else None,
-                "after_id": after[1] if after else None,
-                "limit": limit,
-            },
-        )
+        cur.execute(statement, {**filter_params, **params})
         return cur.fetchall()
 
 
@@ -264,13 +319,54 @@ def set_exif(conn: psycopg.Connection, image_id: UUID, exif: ExifData, *, only_u
     return cur.rowcount == 1
 
 
-def record_enrich_failures(conn: psycopg.Connection, image_id: UUID, failures: dict[str, str]) -> None:
-    """Note the enrichment steps that failed on an image (step -> why); the image stays as it is."""
-    if failures:
-        conn.execute(
-            "UPDATE images SET enrich_failures = enrich_failures || %s::jsonb WHERE id = %s",
-            (json.dumps(failures), image_id),
-        )
+def set_place(
+    conn: psycopg.Connection,
+    image_id: UUID,
+    place: PlaceName | None,
+    *,
+    looked_up: bool = True,
+    only_unread_at: tuple[float, float] | None = None,
+) -> bool:
+    """Store the place an image's location is in (None: nothing there) and that it was looked up (not
+    `looked_up`: cleared, unread); whether stored (`only_unread_at`: only while still unread and the
+    location still that latitude/longitude)."""
+    unread = " AND place_at IS NULL AND latitude = %(lat)s AND longitude = %(lon)s" if only_unread_at else ""
+    lat, lon = only_unread_at or (None, None)
+    cur = conn.execute(
+        f"""
+        UPDATE images SET place_city = %(city)s, place_region = %(region)s, place_country = %(country)s,
+               place_country_code = %(code)s, place_at = CASE WHEN %(looked_up)s THEN now() END
+        WHERE id = %(id)s{unread}
+        """,
+        {
+            "city": place.city if place else None,
+            "region": place.region if place else None,
+            "country": place.country if place else None,
+            "code": place.country_code if place else None,
+            "looked_up": looked_up,
+            "id": image_id,
+            "lat": lat,
+            "lon": lon,
+        },
+    )
+    return cur.rowcount == 1
+
+
+def location(conn: psycopg.Connection, image_id: UUID) -> tuple[float, float] | None:
+    """An image's stored latitude and longitude; None when it has none."""
+    row = conn.execute(
+        "SELECT latitude, longitude FROM images WHERE id = %s AND latitude IS NOT NULL", (image_id,)
+    ).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def set_enrich_failures(conn: psycopg.Connection, image_id: UUID, failures: dict[str, str]) -> None:
+    """The enrichment steps that failed on an image's current version (step -> why), as ingestion found."""
+    conn.execute(
+        "UPDATE images SET enrich_failures = %s::jsonb "
+        "WHERE id = %s AND enrich_failures IS DISTINCT FROM %s::jsonb",
+        (json.dumps(failures), image_id, json.dumps(failures)),
+    )
 
 
 def clear_enrich_failure(conn: psycopg.Connection, image_id: UUID, step: str) -> None:
@@ -278,6 +374,19 @@ def clear_enrich_failure(conn: psycopg.Connection, image_id: UUID, step: str) ->
         "UPDATE images SET enrich_failures = enrich_failures - %s WHERE id = %s AND enrich_failures ? %s",
         (step, image_id, step),
     )
+
+
+def set_auto_tags(
+    conn: psycopg.Connection, image_id: UUID, tags: list[str], *, model: str | None, only_unread: bool = False
+) -> bool:
+    """Store the labels the model gave an image and what gave them (None: not labelled); whether stored
+    (`only_unread`: not when labels of this `model` are there already)."""
+    unread = " AND auto_tags_model IS DISTINCT FROM %(model)s" if only_unread else ""
+    cur = conn.execute(
+        f"UPDATE images SET auto_tags = %(tags)s, auto_tags_model = %(model)s WHERE id = %(id)s{unread}",
+        {"tags": tags, "model": model, "id": image_id},
+    )
+    return cur.rowcount == 1
 
 
 # --- maintenance (reconcile, the local stack) -------------------------------------------------------------

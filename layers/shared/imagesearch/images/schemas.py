@@ -14,6 +14,8 @@ from imagesearch.errors import InvalidRequest
 from imagesearch.imaging import CONTENT_TYPES
 
 ImageStatus = Literal["pending", "ready", "failed"]
+# GET /images: by upload time, or by the date taken (EXIF wall clock; images without one last).
+ImageSort = Literal["newest", "oldest", "taken_newest", "taken_oldest"]
 
 MAX_TITLE = 500
 MAX_DESCRIPTION = 5000
@@ -287,3 +289,25 @@ class UploadPublic(BaseModel):
     headers: dict[str, str]
     expires_at: datetime | None
     image: ImagePublic
+
+
+class DuplicateImage(ImagePublic):
+    """A member of a near-duplicate group, and how near it is to the group's first image."""
+
+    distance: int = Field(description="perceptual-hash (pHash) bits that differ from the group's first image")
+    similarity: float | None = Field(
+        description="cosine similarity of the active model's vectors to the group's first image"
+    )
+
+
+class DuplicateGroup(BaseModel):
+    """Near-duplicates of one tenant: resized, recompressed or lightly cropped copies, burst shots."""
+
+    group: UUID = Field(description="the group's id: the id of its first image (which may be deleted since)")
+    size: int = Field(description="how many ready images it has")
+    images: list[DuplicateImage] = Field(description="oldest first; the first is the one distances are to")
+
+
+class DuplicateList(BaseModel):
+    items: list[DuplicateGroup]
+    next_cursor: str | None

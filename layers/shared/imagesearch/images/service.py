@@ -16,12 +16,18 @@ from imagesearch.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
 )
-from imagesearch.images import object_keys, repository
+from imagesearch.images import duplicates, object_keys, repository
+from imagesearch.images.duplicates import Member
+from imagesearch.images.filters import ImageFilter
 from imagesearch.images.repository import ImageRecord
 from imagesearch.images.schemas import (
     UPLOAD_CONTENT_TYPES,
+    DuplicateGroup,
+    DuplicateImage,
+    DuplicateList,
     ImageList,
     ImagePublic,
+    ImageSort,
     ImageUpdate,
     UploadCreate,
     UploadPublic,
@@ -195,8 +201,11 @@ class ImageService:
         limit: int,
         cursor: str | None,
         sha256: str | None = None,
+        filters: ImageFilter | None = None,
+        sort: ImageSort = "newest",
     ) -> ImageList:
-        after = repository.decode_cursor(cursor) if cursor else None
+        """One page of the tenant's images in `sort` order, narrowed by `filters` (POST /search's)."""
+        after = repository.decode_cursor(cursor, sort) if cursor else None
         tags = clean_tags([tag]) if tag is not None else None
         with self.db.connection() as conn:
             records = repository.list_page(
@@ -207,12 +216,35 @@ class ImageService:
                 limit=limit + 1,
                 after=after,
                 sha256=sha256.lower() if sha256 else None,
+                filters=filters,
+                sort=sort,
             )
         page = records[:limit]
+        last = page[-1] if len(records) > limit else None
         next_cursor = (
-            repository.encode_cursor(page[-1].created_at, page[-1].id) if len(records) > limit else None
+            repository.encode_cursor(sort, repository.sort_key(last, sort), last.id) if last else None
         )
         return ImageList(items=[self.public(r) for r in page], next_cursor=next_cursor)
+
+    def duplicates(self, tenant: Tenant, *, limit: int, cursor: str | None) -> DuplicateList:
+        """Near-duplicate groups, newest first by their newest member, one page at a time."""
+        after = duplicates.decode_cursor(cursor) if cursor else None
+        with self.db.connection() as conn:
+            rows = duplicates.list_groups(conn, tenant.id, limit=limit + 1, after=after)
+            page = rows[:limit]
+            members = duplicates.members(conn, tenant.id, [row.group for row in page])
+        next_cursor = duplicates.encode_cursor(page[-1].newest, page[-1].group) if len(rows) > limit else None
+        items = [
+            DuplicateGroup(group=row.group, size=len(found), images=[self._duplicate(m) for m in found])
+            for row in page
+            if len(found := members.get(row.group, [])) > 1  # members deleted meanwhile
+        ]
+        return DuplicateList(items=items, next_cursor=next_cursor)
+
+    def _duplicate(self, member: Member) -> DuplicateImage:
+        public = self.public(member.record)
+        shown = {name: getattr(public, name) for name in public.model_fields_set}
+        return DuplicateImage.model_construct(**shown, distance=member.distance, similarity=member.similarity)
 
     def update(self, tenant: Tenant, image_id: UUID, patch: ImageUpdate) -> ImagePublic:
         changes = patch.model_dump(exclude_unset=True)

@@ -22,14 +22,16 @@ import psycopg
 
 from imagesearch.db import Database, embeddings
 from imagesearch.db import model_records as models
+from imagesearch.enrichment.phash import phash
 from imagesearch.errors import ImageRejected, ObjectNotFound, PayloadTooLarge
 from imagesearch.exif import ExifData, read_exif
 from imagesearch.images import object_keys, repository
 from imagesearch.images.repository import ImageRecord
 from imagesearch.images.thumbnails import THUMBNAIL_CONTENT_TYPE, THUMBNAIL_SIZE, make_thumbnail
 from imagesearch.imaging import DecodedImage, decode_upload
-from imagesearch.ingest import strays
+from imagesearch.ingest import duplicates, places, strays
 from imagesearch.ingest.events import ObjectEvent
+from imagesearch.ingest.labels import NOT_LABELLED, AutoTags, Labeller
 from imagesearch.ingest.strays import Stray
 from imagesearch.logs import logger
 from imagesearch.model.embedder import EmbeddingModel
@@ -63,6 +65,9 @@ class Prepared:
     # Enrichment steps that failed on this image (step -> why): it is saved all the same, searchable by its
     # embedding, and the failures are recorded with it (the back-fill tries those steps again).
     enrich_failures: dict[str, str] = field(default_factory=dict)
+    auto_tags: AutoTags | None = None  # labels from the active model's vector (ingest/labels.py)
+    place: places.PlaceLookup | None = None  # None: not looked up (no location, or the lookup failed)
+    phash: int | None = None  # of the decoded image; its group is assigned when saved (ingest/duplicates.py)
 
 
 def enrichment_failed(item: Prepared, step: str, error: Exception) -> None:
@@ -123,8 +128,14 @@ class Ingestor:
         max_image_pixels: int,
         store_location: bool = True,
         publisher: EventPublisher | None = None,
+        labeller: Labeller | None = None,
+        enrich: bool = True,
     ) -> None:
         self.db = db
+        self.labeller = labeller if enrich else None
+        # False: embedding only, no place, hash, duplicate group or labels (bench/enrichment.py's baseline;
+        # EXIF is still read, it is part of the record)
+        self.enrich = enrich
         self.publisher = publisher or NoPublisher()
         self.storage = storage
         self._models = models
@@ -209,11 +220,24 @@ class Ingestor:
         except PayloadTooLarge as e:
             raise ImageRejected(e.detail, reason="too_large") from e
         item.exif = read_photo_exif(data, store_location=self.store_location, image_id=str(record.id))
+        if self.enrich:
+            self._enrich(item, item.decoded)
         self.storage.put(
             object_keys.thumbnail_key(record.tenant_id, record.id),
             make_thumbnail(item.decoded.image),
             content_type=THUMBNAIL_CONTENT_TYPE,
         )
+
+    def _enrich(self, item: Prepared, decoded: DecodedImage) -> None:
+        """The place of the photo's location and the image's perceptual hash; a failure is noted."""
+        try:
+            item.place = places.look_up(item.exif)
+        except Exception as e:  # never fatal to the upload: noted, and the "place" step retries it
+            enrichment_failed(item, "place", e)
+        try:
+            item.phash = phash(decoded.image)  # the reduced decode: within 2 bits of a full one
+        except Exception as e:  # never fatal to the upload: noted, and the "phash" step retries it
+            enrichment_failed(item, "phash", e)
 
     def _decode_side(self) -> int | None:
         """The shorter side one shared decode must keep for the thumbnail and every model's input (a JPEG
@@ -259,6 +283,7 @@ class Ingestor:
                 vectors = model.embed_images([p.decoded.image for p in todo if p.decoded is not None])
                 for item, vector in zip(todo, vectors, strict=True):
                     item.vectors[model.model_id] = vector
+            self._label(todo)
         except ImageRejected as e:  # the model refused one image of the batch: find it alone
             if len(todo) == 1:
                 todo[0].outcome, todo[0].note = Outcome.FAILED, f"{e.reason}: {e.detail}"
@@ -358,10 +383,34 @@ class Ingestor:
             sequencer=event.sequencer,
             exif=item.exif,
         )
-        repository.record_enrich_failures(conn, record.id, item.enrich_failures)
+        if self.enrich:
+            self._save_enrichment(conn, item, record)
+        # A new version was enriched afresh: the failures of the one before are history.
+        repository.set_enrich_failures(conn, record.id, item.enrich_failures)
         # The webhook deliveries commit with `ready`, or neither does.
         item.announcement = outbox.record(conn, events.ready(record.tenant_id, record.id))
         return Outcome.READY, False
+
+    def _save_enrichment(self, conn: psycopg.Connection, item: Prepared, record: ImageRecord) -> None:
+        places.store(conn, record.id, item.place)
+        if item.auto_tags is not None:
+            repository.set_auto_tags(conn, record.id, list(item.auto_tags.tags), model=item.auto_tags.model)
+        why_not = duplicates.group_image(
+            conn, tenant_id=record.tenant_id, image_id=record.id, phash=item.phash
+        )
+        if why_not is not None:
+            item.enrich_failures["phash"] = why_not
+
+    def _label(self, items: list[Prepared]) -> None:
+        """Labels from each item's vector of the active model; an error leaves them to the back-fill."""
+        if self.labeller is None:
+            return
+        for item in items:
+            try:
+                item.auto_tags = self.labeller.label(item.vectors)
+            except Exception as e:  # never fatal to the upload: noted, and the "labels" step retries it
+                enrichment_failed(item, "labels", e)
+                item.auto_tags = NOT_LABELLED
 
     def _embed_more(self, item: Prepared, model_ids: set[str]) -> None:
         """Add the vectors of `model_ids` to a prepared item; those not loadable here are noted."""

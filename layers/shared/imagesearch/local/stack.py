@@ -17,6 +17,7 @@ from imagesearch.local.cloudevents import CloudEventPoster
 from imagesearch.local.datadir import DATABASE, DataDir
 from imagesearch.local.events import LocalEventQueue
 from imagesearch.local.functions import load_function
+from imagesearch.local.ocr import followed_by_ocr
 from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS, EmbeddedPostgres
 from imagesearch.local.server import local_app
 from imagesearch.local.webhooks import DispatcherThread
@@ -102,6 +103,8 @@ class LocalStack:
         if self.event_delivery == "cloudevents":
             self._poster = CloudEventPoster(f"{self.base_url}/events", fallback=embed.handler)
             handler = self._poster
+        if self.runtime.ocr_step is not None:  # the OCR function reads the same events: imagesearch.local.ocr
+            handler = followed_by_ocr(handler, load_function("ocr").handler)
         self.events = LocalEventQueue(handler, dlq_dir=layout.dead_letters, replay_dir=layout.replay)
         storage.add_listener(self.events.notify)
         self.events.start()

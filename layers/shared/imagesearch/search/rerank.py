@@ -55,20 +55,35 @@ def mmr_order(scores: Sequence[float], similarity: np.ndarray, diversity: float,
     return order
 
 
-def collapse(order: Sequence[int], similarity: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+def collapse(
+    order: Sequence[int],
+    similarity: np.ndarray,
+    threshold: float,
+    groups: Sequence[object | None] | None = None,
+) -> list[tuple[int, int]]:
     """Walk `order` and keep one result per group of near-duplicates (cosine similarity >= threshold to a
-    result kept before it, and a vector at all): (index, how many it stands for besides itself)."""
+    result kept before it, and a vector at all; or the same `groups` entry, the stored near-duplicate group,
+    as one kept before it): (index, how many it stands for besides itself)."""
     n = similarity.shape[0]
     kept = np.zeros(n, dtype=bool)
     counts: dict[int, int] = {}
     has_vector = similarity.diagonal() > 0
+    kept_groups: dict[object, int] = {}  # stored group -> the result kept for it
     for index in order:
+        group = groups[index] if groups is not None else None
+        if group is not None and group in kept_groups:
+            counts[kept_groups[group]] += 1
+            continue
         if has_vector[index] and kept.any():
             row = np.where(kept, similarity[index], -np.inf)
             best = int(np.argmax(row))
             if row[best] >= threshold:
                 counts[best] += 1
+                if group is not None:  # the rest of its stored group goes the same way
+                    kept_groups.setdefault(group, best)
                 continue
         kept[index] = True
         counts[index] = 0
+        if group is not None:
+            kept_groups[group] = index
     return [(index, counts[index]) for index in order if kept[index]]

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from imagesearch.images.schemas import Tags
+from imagesearch.images.schemas import Place, Tags
 
 SearchMode = Literal["hybrid", "vector", "keyword"]
 Cutoff = Literal["auto", "none"]
-Sort = Literal["relevance", "newest", "oldest"]
-Facet = Literal["tags", "year", "month"]
+Sort = Literal["relevance", "newest", "oldest", "taken_newest", "taken_oldest"]
+Facet = Literal["tags", "year", "month", "place", "auto_tags"]
 Collapse = Literal["duplicates"]
+
+
+def _written_date(value: Any) -> Any:
+    """Dates are ISO 8601 text: pydantic would also read a number ("0.5") as seconds since 1970, which a
+    query string's typo then silently means."""
+    if isinstance(value, int | float) or (isinstance(value, str) and not _ISO_DATE.match(value)):
+        raise ValueError("give an ISO 8601 date or time (e.g. 2024-07-14 or 2024-07-14T18:00:00Z)")
+    return value
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -24,7 +37,7 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-AwareDatetime = Annotated[datetime | None, AfterValidator(_aware)]
+AwareDatetime = Annotated[datetime | None, BeforeValidator(_written_date), AfterValidator(_aware)]
 
 
 def _wall_clock(value: datetime | None) -> datetime | None:
@@ -36,7 +49,7 @@ def _wall_clock(value: datetime | None) -> datetime | None:
     return value
 
 
-WallClockDatetime = Annotated[datetime | None, AfterValidator(_wall_clock)]
+WallClockDatetime = Annotated[datetime | None, BeforeValidator(_written_date), AfterValidator(_wall_clock)]
 
 EARTH_RADIUS_KM = 6371.0088  # mean radius (IUGG); the haversine's sphere
 HALF_CIRCUMFERENCE_KM = math.pi * EARTH_RADIUS_KM
@@ -95,8 +108,9 @@ class BoundingBox(BaseModel):
         return {f"bbox_{name}": getattr(self, name) for name in type(self).model_fields}
 
 
-# Each field that is set narrows both branches by one predicate of search/sql.py (FILTER_PREDICATES), named
-# by `predicates()` and fed by `parameters()`: a new filter is a field here and its SQL there.
+# Each field that is set narrows both branches (and GET /images) by one predicate of images/filters.py
+# (FILTER_PREDICATES), named by `predicates()` and fed by `parameters()`: a new filter is a field here and
+# its SQL there. GET /images takes the fields as query parameters (search/filter_query.py).
 class SearchFilters(BaseModel):
     """Narrow the results; every filter that is set applies (tags: any or all of them)."""
 
@@ -106,6 +120,9 @@ class SearchFilters(BaseModel):
         default=None, description="images with any of these tags (all of them with tags_mode=all)"
     )
     tags_mode: Literal["any", "all"] = "any"
+    auto_tags: Tags = Field(
+        default=None, description="images the model labelled with any of these (zero-shot `auto_tags`)"
+    )
     created_after: AwareDatetime = None
     created_before: AwareDatetime = None
     taken_after: WallClockDatetime = Field(
@@ -120,6 +137,14 @@ class SearchFilters(BaseModel):
     )
     near: Near | None = Field(default=None, description="taken within radius_km of lat/lon (EXIF GPS)")
     bbox: BoundingBox | None = Field(default=None, description="taken inside this box (EXIF GPS)")
+    place: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description='taken in this place, ignoring case: "Lisbon" a city, region, country or country code of '
+        'that name; "Lisbon, Portugal" (a `place` facet value) that city in that region or country; '
+        '"Springfield, Illinois, US" city, region, country',
+    )
 
     @model_validator(mode="after")
     def _range(self) -> SearchFilters:
@@ -129,23 +154,38 @@ class SearchFilters(BaseModel):
             raise ValueError("taken_after must be before taken_before")
         if self.camera is not None and not self.camera.strip():
             raise ValueError("camera is empty")
+        if self.place is not None and (len(names := place_names(self.place)) > 3 or not all(names)):
+            raise ValueError('place: a name, or "city, region or country", or "city, region, country"')
+        # Text: PostgreSQL takes no NUL, and no other control character means a thing in a filter.
+        for name in FILTER_FIELDS:
+            value = getattr(self, name)
+            texts = value if isinstance(value, list) else [value]
+            if any(isinstance(text, str) and _has_control(text) for text in texts):
+                raise ValueError(f"{name} has a control character")
         return self
 
     def predicates(self) -> tuple[str, ...]:
-        """The names of the predicates of the filters that are set, in field order (tags: by tags_mode)."""
-        return tuple(
-            f"tags_{self.tags_mode}" if name == "tags" else name
-            for name in FILTER_FIELDS
-            if _is_set(getattr(self, name))
-        )
+        """The names of the predicates of the filters that are set, in field order (tags: by tags_mode;
+        place: by its number of names)."""
+        return tuple(self._predicate(name) for name in FILTER_FIELDS if _is_set(getattr(self, name)))
+
+    def _predicate(self, name: str) -> str:
+        if name == "tags":
+            return f"tags_{self.tags_mode}"
+        if name == "place" and self.place is not None:
+            return place_filter(self.place)[0]
+        return name
 
     def parameters(self) -> dict[str, Any]:
-        """The SQL parameters of the predicates, named as the fields (near and bbox: `near_*`, `bbox_*`)."""
-        values = {name: getattr(self, name) for name in FILTER_FIELDS if name not in ("near", "bbox")}
+        """The SQL parameters of the predicates, named as the fields (near, bbox, place: `near_*`...)."""
+        values = {
+            name: getattr(self, name) for name in FILTER_FIELDS if name not in ("near", "bbox", "place")
+        }
         if self.camera is not None:
             values["camera"] = " ".join(self.camera.lower().split())
         return {
             **values,
+            **(place_filter(self.place)[1] if self.place is not None else {}),
             **(self.near.parameters() if self.near else {}),
             **(self.bbox.parameters() if self.bbox else {}),
         }
@@ -153,6 +193,31 @@ class SearchFilters(BaseModel):
 
 # Fields that are filters (the others modify one).
 FILTER_FIELDS = tuple(name for name in SearchFilters.model_fields if name != "tags_mode")
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def place_names(text: str) -> list[str]:
+    """The comma-separated names of a place filter, spaces collapsed."""
+    return [" ".join(part.split()) for part in text.split(",")]
+
+
+# A place filter's predicate and parameters by its number of names (images/filters.py): one name matches
+# any field; "city, x" (a place facet's value) and "city, region, country" go field by field.
+_PLACE_FORMS = {
+    1: ("place_any", ("place_name",)),
+    2: ("place_city_in", ("place_city", "place_name")),
+    3: ("place_full", ("place_city", "place_region", "place_country")),
+}
+
+
+def place_filter(place: str) -> tuple[str, dict[str, str]]:
+    """A place filter's predicate and its parameters."""
+    names = place_names(place)
+    predicate, parameters = _PLACE_FORMS[len(names)]
+    return predicate, dict(zip(parameters, names, strict=True))
 
 
 def _is_set(value: object) -> bool:
@@ -193,7 +258,9 @@ class SearchRequest(BaseModel):
         'candidate. Default: "none", or "auto" when `sort` is a date and no `min_score` is given',
     )
     sort: Sort = Field(
-        default="relevance", description="order of the relevant set: by score, or by date (newest/oldest)"
+        default="relevance",
+        description="order of the relevant set: by score, by upload time (newest/oldest), or by the date "
+        "taken (taken_newest/taken_oldest: EXIF wall clock, images without one last)",
     )
     facets: Facets = Field(default=None, description="counts over the relevant set, top 20 values each")
     diversity: float = Field(
@@ -254,6 +321,12 @@ class SearchResult(BaseModel):
     created_at: datetime
     url: str | None
     thumbnail_url: str | None
+    taken_at: datetime | None = Field(
+        default=None, description="when it was taken (EXIF): with its UTC offset, else wall clock"
+    )
+    camera: str | None = Field(default=None, description="camera make and model (EXIF)")
+    place: Place | None = Field(default=None, description="the town it was taken in or near")
+    auto_tags: list[str] = Field(default_factory=list, description="labels the model gives it (zero-shot)")
     duplicates: int | None = Field(
         default=None, description='with collapse: "duplicates", how many near-identical images it stands for'
     )

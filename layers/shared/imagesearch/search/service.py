@@ -18,6 +18,7 @@ from imagesearch.db.model_records import ModelRecord
 from imagesearch.db.pool import hnsw_settings
 from imagesearch.errors import Conflict, NotFound
 from imagesearch.images import object_keys, repository
+from imagesearch.images.schemas import EnrichedFields, PhotoFields, camera_name, place_of, taken_at_shown
 from imagesearch.model.registry import ModelRegistry
 from imagesearch.observability import SEARCH_LATENCY, metrics, tracer
 from imagesearch.search import rerank
@@ -39,6 +40,11 @@ def latency_mode(plan: SearchPlan) -> str:
     if plan.query_image is not None and plan.text is None:
         return "similar"  # a stored image's vector
     return plan.mode  # hybrid, vector or keyword: by text (and a stored image, when both are given)
+
+
+# The date taken and the place as stored (images.schemas), for what the results show of them.
+_PLACE_COLUMNS = ("place_city", "place_region", "place_country", "place_country_code")
+_TAKEN_COLUMNS = ("taken_at", "taken_at_local")
 
 
 @dataclass
@@ -212,7 +218,8 @@ class SearchService:
         order = rerank.mmr_order([hit.score for hit in hits], similarity, plan.diversity, count)
         if not plan.collapse:
             return [hits[i] for i in order]
-        kept = rerank.collapse(order, similarity, self.strategy.duplicate_similarity)
+        groups = [hit.row.get("duplicate_group") for hit in hits]
+        kept = rerank.collapse(order, similarity, self.strategy.duplicate_similarity, groups)
         return [replace(hits[i], duplicates=n) for i, n in kept]
 
     def _cut_explain(self, cut: dict[str, Any]) -> CutoffExplain:
@@ -256,6 +263,10 @@ class SearchService:
             created_at=row["created_at"],
             url=self.urls.get(row["storage_key"]),
             thumbnail_url=self.urls.get(object_keys.thumbnail_key(row["tenant_id"], hit.id)),
+            taken_at=taken_at_shown(PhotoFields.model_construct(**{k: row[k] for k in _TAKEN_COLUMNS})),
+            camera=camera_name(row["camera_make"], row["camera_model"]),
+            place=place_of(EnrichedFields.model_construct(**{k: row[k] for k in _PLACE_COLUMNS})),
+            auto_tags=row["auto_tags"],
         )
         if hit.duplicates is not None:
             result.duplicates = hit.duplicates

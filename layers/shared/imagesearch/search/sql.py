@@ -20,42 +20,14 @@ from psycopg import sql
 from imagesearch.config import SearchStrategy
 from imagesearch.db import embeddings
 from imagesearch.db.model_records import ModelRecord
+from imagesearch.images.filters import FILTER_PREDICATES
 from imagesearch.search import rerank
 from imagesearch.search.plan import SearchPlan
 
 TEXT_CONFIG = "english"
 
-# The predicate of each filter of SearchFilters (search/schemas.py), by the name `predicates()` gives it, on
-# images `i`; pushed into both branches, each only when its filter is set, so the planner sees plain
-# predicates.
-FILTER_PREDICATES: dict[str, sql.SQL] = {
-    "tags_any": sql.SQL(" AND i.tags && %(tags)s::text[]"),
-    "tags_all": sql.SQL(" AND i.tags @> %(tags)s::text[]"),
-    "created_after": sql.SQL(" AND i.created_at >= %(created_after)s"),
-    "created_before": sql.SQL(" AND i.created_at < %(created_before)s"),
-    # EXIF (migration 0007): the wall-clock time as written; the make and model, case-insensitively.
-    "taken_after": sql.SQL(" AND i.taken_at_local >= %(taken_after)s"),
-    "taken_before": sql.SQL(" AND i.taken_at_local < %(taken_before)s"),
-    "camera": sql.SQL(
-        " AND strpos(lower(coalesce(i.camera_make, '') || ' ' || coalesce(i.camera_model, '')),"
-        " %(camera)s) > 0"
-    ),
-    # The box around the circle narrows by index (images_location); the haversine decides.
-    "near": sql.SQL(
-        " AND i.latitude BETWEEN %(near_min_lat)s AND %(near_max_lat)s"
-        " AND i.longitude BETWEEN %(near_min_lon)s AND %(near_max_lon)s"
-        " AND 2 * 6371.0088 * asin(least(1, sqrt(power(sin(radians(i.latitude - %(near_lat)s) / 2), 2)"
-        " + cos(radians(%(near_lat)s)) * cos(radians(i.latitude))"
-        " * power(sin(radians(i.longitude - %(near_lon)s) / 2), 2)))) <= %(near_radius_km)s"
-    ),
-    # min_lon > max_lon: the box crosses the 180th meridian.
-    "bbox": sql.SQL(
-        " AND i.latitude BETWEEN %(bbox_min_lat)s AND %(bbox_max_lat)s"
-        " AND (i.longitude BETWEEN %(bbox_min_lon)s AND %(bbox_max_lon)s"
-        " OR (%(bbox_min_lon)s > %(bbox_max_lon)s"
-        " AND (i.longitude >= %(bbox_min_lon)s OR i.longitude <= %(bbox_max_lon)s)))"
-    ),
-}
+# The predicates of SearchFilters' filters live in images/filters.py (GET /images uses them too); a new
+# filter's predicate goes there.
 _EXCLUDE = sql.SQL(" AND i.id <> ALL(%(exclude)s::uuid[])")
 
 
@@ -71,7 +43,7 @@ class QueryShape:
     loose_keywords: bool = False  # also rank images matching some of the words (plain queries only)
     best_score: bool = False  # recommend: candidates near any positive example, scored by _best_score_branch
     cutoff: bool = False  # cutoff auto: each branch cut at its largest drop in scores
-    sort: str = "relevance"  # relevance, newest, oldest
+    sort: str = "relevance"  # a key of _SORTS
     facets: tuple[str, ...] = ()  # names of FACETS
     pooled: bool = False  # diversity / collapse: the pool's rows with their vectors, no paging in SQL
     explain: bool = False
@@ -391,10 +363,14 @@ def _cut_predicate(shape: QueryShape) -> sql.Composable:
 # Facets over the relevant set: the top 20 values of each, by count. Dates in UTC.
 FACETS: dict[str, str] = {
     "tags": "SELECT t AS value, count(*) AS n FROM relevant_images, unnest(tags) t GROUP BY t",
+    "auto_tags": "SELECT t AS value, count(*) AS n FROM relevant_images, unnest(auto_tags) t GROUP BY t",
     "year": "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY') AS value, count(*) AS n "
     "FROM relevant_images GROUP BY 1",
     "month": "SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM') AS value, count(*) AS n "
     "FROM relevant_images GROUP BY 1",
+    # "Lisbon, Portugal", or the country alone far from any town; the `place` filter takes the value back.
+    "place": "SELECT concat_ws(', ', place_city, place_country) AS value, count(*) AS n "
+    "FROM relevant_images WHERE place_city IS NOT NULL OR place_country IS NOT NULL GROUP BY 1",
 }
 FACET_LIMIT = 20
 
@@ -415,6 +391,9 @@ _SORTS: dict[str, tuple[str, str, str]] = {
     "relevance": ("r.score", "DESC", "<"),
     "newest": ("extract(epoch FROM i.created_at)::float8", "DESC", "<"),
     "oldest": ("extract(epoch FROM i.created_at)::float8", "ASC", ">"),
+    # The date taken (EXIF wall clock); none sorts last: an infinity the cursor can compare and carry.
+    "taken_newest": ("coalesce(extract(epoch FROM i.taken_at_local)::float8, '-Infinity')", "DESC", "<"),
+    "taken_oldest": ("coalesce(extract(epoch FROM i.taken_at_local)::float8, 'Infinity')", "ASC", ">"),
 }
 
 
@@ -462,7 +441,8 @@ def _compose(model: ModelRecord, shape: QueryShape, *, paged: bool) -> sql.Compo
             sql.SQL(
                 """
         relevant_images AS MATERIALIZED (
-            SELECT i.tags, i.created_at FROM relevant r JOIN images i ON i.id = r.id
+            SELECT i.tags, i.created_at, i.place_city, i.place_country, i.auto_tags
+            FROM relevant r JOIN images i ON i.id = r.id
         )"""
             )
         )
@@ -493,14 +473,18 @@ def _compose(model: ModelRecord, shape: QueryShape, *, paged: bool) -> sql.Compo
     columns: list[sql.Composable] = [
         sql.SQL(
             "p.id, p.score, p.sort_key, p.vector_rank, p.vector_distance, p.keyword_rank, p.keyword_score, "
-            "i.tenant_id, i.storage_key, i.title, i.tags, i.filename, i.created_at"
+            "i.tenant_id, i.storage_key, i.title, i.tags, i.filename, i.created_at, "
+            # what the result cards show of EXIF and enrichment (SearchResult)
+            "i.taken_at, i.taken_at_local, i.camera_make, i.camera_model, i.place_city, i.place_region, "
+            "i.place_country, i.place_country_code, i.auto_tags"
         )
     ]
     joins: list[sql.Composable] = [sql.SQL(" JOIN images i ON i.id = p.id")]
-    if shape.pooled:  # the vectors, as pgvector's binary halfvec (decoded by search.rerank)
+    if shape.pooled:  # the vectors, as pgvector's binary halfvec (decoded by search.rerank), and the groups
         columns.append(
             sql.SQL("halfvec_send(e.{expr}) AS vector").format(expr=embeddings.vector_expression(model.dim))
         )
+        columns.append(sql.SQL("i.duplicate_group"))  # collapse: near-duplicates by pHash (images.duplicates)
         joins.append(
             sql.SQL(" LEFT JOIN embeddings e ON e.image_id = p.id AND e.model_id = {}").format(
                 sql.Literal(model.id)

@@ -1,7 +1,7 @@
-// Facet chips above the results ("beach 12"): a click narrows the search to that tag, year or month, and a
-// chip whose filter is on (aria-pressed) takes it off again.
+// Facet chips above the results ("beach 12"): a click narrows the search to that tag, automatic tag, place,
+// year or month, and a chip whose filter is on (aria-pressed) takes it off again.
 
-const GROUPS = { tags: "Tags", year: "Years", month: "Months" };
+const GROUPS = { tags: "Tags", auto_tags: "Auto labels", place: "Places", year: "Years", month: "Months" };
 
 function chip(facet, { value, count }, filters) {
   const button = document.createElement("button");

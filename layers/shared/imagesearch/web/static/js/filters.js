@@ -1,4 +1,5 @@
-// The search filters: the tag field (comma-separated; an image must have all of them) and the date range.
+// The search filters: the tag field (comma-separated; an image must have all of them) and the date range,
+// and the place and automatic tags picked with facet chips (no field: the pressed chip shows them).
 // Facet chips set and clear them; a change in a field re-runs what is on screen.
 
 const iso = (date) => date.toISOString().replace(".000Z", "Z");
@@ -21,6 +22,8 @@ export function dayRange(facet, value) {
 
 export function setupFilters(form, onChange) {
   const field = (name) => form.elements.namedItem(name);
+  let place = ""; // a `place` facet value ("Lisbon, Portugal"), or none
+  const autoTags = new Set(); // images with any of these
 
   function tags() {
     return [...new Set(field("tag").value.split(",").map((tag) => tag.trim().toLowerCase()).filter(Boolean))];
@@ -34,11 +37,15 @@ export function setupFilters(form, onChange) {
       tags_mode: list.length > 1 ? "all" : undefined,
       created_after: dayStart(field("after").value),
       created_before: dayStart(field("before").value, 1),
+      place: place || undefined,
+      auto_tags: autoTags.size ? [...autoTags] : undefined,
     };
   }
 
   function isActive(facet, value) {
     if (facet === "tags") return tags().includes(value);
+    if (facet === "place") return place === value;
+    if (facet === "auto_tags") return autoTags.has(value);
     const [first, last] = dayRange(facet, value);
     return field("after").value === first && field("before").value === last;
   }
@@ -48,6 +55,10 @@ export function setupFilters(form, onChange) {
     const on = !isActive(facet, value);
     if (facet === "tags") {
       field("tag").value = (on ? [...tags(), value] : tags().filter((tag) => tag !== value)).join(", ");
+    } else if (facet === "place") {
+      place = on ? value : "";
+    } else if (facet === "auto_tags") {
+      if (on) autoTags.add(value); else autoTags.delete(value);
     } else {
       [field("after").value, field("before").value] = on ? dayRange(facet, value) : ["", ""];
     }

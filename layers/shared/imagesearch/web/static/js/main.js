@@ -1,5 +1,6 @@
 // Wires the page together.
 import { apiKey, onUnauthorized, setApiKey } from "./api.js";
+import { setupDuplicates } from "./duplicates.js";
 import { setupGallery } from "./gallery.js";
 import { setupSearch } from "./search.js";
 import { setupUploads } from "./upload.js";
@@ -15,7 +16,8 @@ function toast(message) {
 }
 
 const search = setupSearch({
-  form: $("search-form"), box: $("search-drop"), info: $("search-info"), results: $("results"), facets: $("facets"),
+  form: $("search-form"), box: $("search-drop"), info: $("search-info"), understood: $("understood"),
+  results: $("results"), facets: $("facets"),
   refineBar: {
     bar: $("refine"), lists: { positive: $("refine-positive"), negative: $("refine-negative") },
     hint: $("refine-hint"), clear: $("refine-clear"),
@@ -23,6 +25,10 @@ const search = setupSearch({
   similar: $("similar"), similarResults: $("similar-results"),
 });
 const gallery = setupGallery({ grid: $("gallery"), more: $("more"), onOpen: (item) => search.openSimilar(item) });
+setupDuplicates({
+  toggle: $("duplicates-toggle"), view: $("duplicates-view"), info: $("duplicates-info"), list: $("duplicates"),
+  more: $("duplicates-more"), onOpen: (item) => search.openSimilar(item),
+});
 setupUploads({ dropzone: $("dropzone"), input: $("files"), list: $("uploads"), onUploaded: (image) => gallery.prepend(image) });
 
 // The key field appears when the API asks for credentials (auth on), or when a key is already stored.

@@ -2,22 +2,59 @@
 // comes with facet chips that narrow it (filters.js, facets.js), and "More like this / Less like this" on a
 // result turns the grid into recommendations (refine.js).
 import { post, postForm, get } from "./api.js";
-import { card } from "./cards.js";
+import { card, takenParts } from "./cards.js";
 import { renderFacets } from "./facets.js";
 import { setupFilters } from "./filters.js";
 import { setupRefine } from "./refine.js";
 
 const LIMIT = 40;
-const FACETS = ["tags", "year", "month"];
+const FACETS = ["tags", "year", "month", "place", "auto_tags"];
 
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-export function setupSearch({ form, box, info, results, facets, refineBar, similar, similarResults }) {
+/** A wall-clock bound ("2024-01-01T00:00:00") as a UTC date, to count days and months between bounds. */
+const bound = (value) => (value ? new Date(`${value.slice(0, 19)}Z`) : null);
+const whole = (date) => date.getUTCHours() === 0 && date.getUTCMinutes() === 0 && date.getUTCSeconds() === 0;
+const shifted = (date, { years = 0, months = 0, days = 0 }) =>
+  new Date(Date.UTC(date.getUTCFullYear() + years, date.getUTCMonth() + months, date.getUTCDate() + days));
+const sameDay = (a, b) => a.getTime() === b.getTime();
+
+/** "2023", "Jul 2021", "14 Jul 2021", "2019–2021", or "after 1 Jan 2020": the taken range understood. */
+export function takenRange(after, before) {
+  const [from, to] = [bound(after), bound(before)];
+  const dayOf = (date) => takenParts(date.toISOString()).day;
+  if (from && to && whole(from) && whole(to)) {
+    const last = shifted(to, { days: -1 });
+    if (from.getUTCMonth() === 0 && from.getUTCDate() === 1 && to.getUTCMonth() === 0 && to.getUTCDate() === 1) {
+      const [first, end] = [from.getUTCFullYear(), last.getUTCFullYear()];
+      return first === end ? String(first) : `${first}–${end}`;
+    }
+    if (from.getUTCDate() === 1 && sameDay(shifted(from, { months: 1 }), to)) return dayOf(from).replace(/^1 /, "");
+    if (sameDay(shifted(from, { days: 1 }), to)) return dayOf(from);
+    return `${dayOf(from)} to ${dayOf(last)}`;
+  }
+  if (from) return `after ${dayOf(from)}`;
+  return to ? `before ${dayOf(to)}` : "";
+}
+
+/** "taken 2023 · camera canon · searching “beach”": what POST /search took from the query. */
+export function understoodText(interpreted) {
+  const taken = takenRange(interpreted.taken_after, interpreted.taken_before);
+  return [
+    taken && `taken ${taken}`,
+    interpreted.camera && `camera ${interpreted.camera}`,
+    `searching “${interpreted.remaining_text}”`,
+  ].filter(Boolean).join(" · ");
+}
+
+export function setupSearch({ form, box, info, understood, results, facets, refineBar, similar, similarResults }) {
   const field = (name) => form.elements.namedItem(name);
   const filters = setupFilters(form, refresh);
   const refine = setupRefine(refineBar, refined);
   let showing = null; // "search", "example" or "recommend": what the results grid holds
   let latest = 0; // only the newest request's answer is shown
+  let literal = false; // search the text as written (parse: false), until a new search is submitted
+  const [understoodLine, asWritten] = understood.children;
 
   function actions(item) {
     const title = item.title || item.filename || "untitled";
@@ -37,6 +74,7 @@ export function setupSearch({ form, box, info, results, facets, refineBar, simil
   async function load(pending, request, render) {
     const ticket = ++latest;
     info.textContent = pending;
+    understood.hidden = true;
     similar.hidden = true;
     try {
       const response = await request();
@@ -51,13 +89,19 @@ export function setupSearch({ form, box, info, results, facets, refineBar, simil
     if (!query) return;
     const sort = field("sort").value;
     const body = { query, mode: field("mode").value, sort, limit: LIMIT, filters: filters.request(), facets: FACETS };
+    if (literal) body.parse = false;
     await load("searching…", () => post("/search", body), (response) => {
       showing = "search";
       renderFacets(facets, response.facets, filters);
-      const order = sort === "relevance" ? "" : `, ${sort} first`;
+      const order = sort === "relevance" ? "" : `, ${field("sort").selectedOptions[0].textContent}`;
       show(response, response.results.length
         ? `${response.results.length} results in ${Math.round(response.took_ms)} ms (${response.mode}${order}, model ${response.model})`
         : "no results");
+      if (response.interpreted) {
+        understoodLine.textContent = `Understood: ${understoodText(response.interpreted)}`;
+        asWritten.textContent = `Search “${query}” as written`;
+        understood.hidden = false;
+      }
     });
   }
 
@@ -89,6 +133,7 @@ export function setupSearch({ form, box, info, results, facets, refineBar, simil
   /** The search form (submit, mode, sort): a new text search, which starts the examples over. */
   function run(event) {
     event?.preventDefault();
+    if (event?.type === "submit") literal = false;
     refine.reset();
     return search();
   }
@@ -121,6 +166,7 @@ export function setupSearch({ form, box, info, results, facets, refineBar, simil
   }
 
   form.addEventListener("submit", run);
+  asWritten.addEventListener("click", () => { literal = true; refine.reset(); search(); });
   field("mode").addEventListener("change", run);
   field("sort").addEventListener("change", run);
   for (const name of ["dragenter", "dragover"]) box.addEventListener(name, (e) => { e.preventDefault(); box.classList.add("drag"); });
