@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import numpy as np
 from fastapi.testclient import TestClient
 from support.images import demo_shape
 from support.ingest import ingest_pending
+from support.models import CountingModel
 
 from imagesearch.config import Settings
 from imagesearch.db import Database
@@ -18,7 +17,6 @@ from imagesearch.images import repository
 from imagesearch.ingest.enrich import EnrichSource, enrich_missing, pending_count
 from imagesearch.ingest.labels import LabelStep
 from imagesearch.model.embedder import Embedder
-from imagesearch.model.manifest import Manifest
 from imagesearch.runtime import configure, get_runtime
 
 
@@ -119,37 +117,10 @@ def test_an_image_never_labelled_is_labelled_by_the_step(
     assert {"red", "circle"} <= set(labels_of(db, image_id)[0])
 
 
-class CountingModel:
-    """The real embedder, counting its text tower runs (handed to the runtime as its configured model)."""
-
-    def __init__(self, bundle: Path) -> None:
-        self.inner = Embedder(bundle)
-        self.text_calls = 0
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def manifest(self) -> Manifest:
-        return self.inner.manifest
-
-    def embed_texts(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        self.text_calls += 1
-        return self.inner.embed_texts(texts)
-
-    def embed_images(self, images: Sequence[Any], *, batch_size: int = 16) -> np.ndarray:
-        return self.inner.embed_images(images)
-
-
 def test_a_cold_embed_function_reads_the_label_vectors_instead_of_running_the_text_tower(
     settings: Settings, db: Database, client: TestClient, model_bundle: Path
 ) -> None:
-    warm = CountingModel(model_bundle)
+    warm = CountingModel(Embedder(model_bundle))
     configure(settings, configured_model=warm)
     first = upload(client, demo_shape())
     ingest_pending(db)
@@ -158,7 +129,7 @@ def test_a_cold_embed_function_reads_the_label_vectors_instead_of_running_the_te
     ingest_pending(db)
     assert warm.text_calls == 1
 
-    cold = CountingModel(model_bundle)  # a new container: nothing in memory
+    cold = CountingModel(Embedder(model_bundle))  # a new container: nothing in memory
     configure(settings, configured_model=cold)
     third = upload(client, demo_shape(color="yellow", shape="triangle"))
     ingest_pending(db)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from support.models import CountingModel
 
 from imagesearch.db import Database, label_vectors
 from imagesearch.model.embedder import Embedder
@@ -23,34 +22,6 @@ from imagesearch.model.labels import (
     parse_vocabulary,
     score_labels,
 )
-from imagesearch.model.manifest import Manifest
-
-
-class CountingModel:
-    """A real embedder that counts its text tower runs."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.text_calls = 0
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    @property
-    def manifest(self) -> Manifest:
-        return self.inner.manifest
-
-    def embed_texts(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        self.text_calls += 1
-        return self.inner.embed_texts(texts)
-
-    def embed_images(self, images: Sequence[Any], *, batch_size: int = 16) -> np.ndarray:
-        return self.inner.embed_images(images)
 
 
 def test_a_vocabulary_gives_each_label_its_prompts_and_the_files_threshold() -> None:

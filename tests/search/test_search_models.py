@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from support.models import CountingModel
 
 from imagesearch.config import DEFAULT_TENANT_ID, Settings, load_settings
 from imagesearch.db import Database, migrate
@@ -18,29 +18,6 @@ from imagesearch.local.server import local_app
 from imagesearch.model.embedder import Embedder
 from imagesearch.model.query_cache import QueryCache, normalise_query
 from imagesearch.runtime import configure, reset
-
-
-class CountingModel:
-    """A real embedder that counts how often the text tower runs."""
-
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.text_calls = 0
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def embed_texts(self, texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
-        self.text_calls += 1
-        return self.inner.embed_texts(texts)
-
-    def embed_images(self, images: Sequence[Any], *, batch_size: int = 16) -> np.ndarray:
-        return self.inner.embed_images(images)
 
 
 def test_query_cache_keys_on_model_and_normalised_text(model_bundle: Path) -> None:
