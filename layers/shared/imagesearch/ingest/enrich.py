@@ -112,6 +112,17 @@ class Pending:
     tenant_id: UUID
     storage_key: str
 
+    def source(self, storage: ObjectStorage, limits: Limits) -> EnrichSource:
+        """The image as a step reads it, its original from `storage` decoded under `limits`."""
+        return EnrichSource(
+            storage,
+            image_id=self.image_id,
+            tenant_id=self.tenant_id,
+            storage_key=self.storage_key,
+            max_bytes=limits.max_bytes,
+            max_pixels=limits.max_pixels,
+        )
+
 
 def _where(step: EnrichStep) -> sql.Composable:
     # `unread` is the step's own fixed text, never user input.
@@ -174,14 +185,7 @@ def enrich_images(
     """Run `step` on each image; an original gone or no longer decodable is skipped (and said); a transient
     fault (storage or database down) raises, leaving what is stored."""
     for image in images:
-        source = EnrichSource(
-            storage,
-            image_id=image.image_id,
-            tenant_id=image.tenant_id,
-            storage_key=image.storage_key,
-            max_bytes=limits.max_bytes,
-            max_pixels=limits.max_pixels,
-        )
+        source = image.source(storage, limits)
         try:
             if step.enrich(db, source):
                 report.stored += 1
