@@ -163,15 +163,13 @@ class Place(BaseModel):
     country_code: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
 
 
-def place_of(enriched: EnrichedFields) -> Place | None:
-    if enriched.place_city is None and enriched.place_country is None:
+def place_of(
+    city: str | None, region: str | None, country: str | None, country_code: str | None
+) -> Place | None:
+    """The stored place_* columns as the API shows them; None when nothing was found."""
+    if city is None and country is None:
         return None
-    return Place(
-        city=enriched.place_city,
-        region=enriched.place_region,
-        country=enriched.place_country,
-        country_code=enriched.place_country_code,
-    )
+    return Place(city=city, region=region, country=country, country_code=country_code)
 
 
 class Location(BaseModel):
@@ -181,9 +179,9 @@ class Location(BaseModel):
     lon: float
 
 
-def taken_at_shown(photo: PhotoFields) -> datetime | None:
-    """The time as the camera recorded it: with its own UTC offset when known, else naive wall-clock."""
-    local, instant = photo.taken_at_local, photo.taken_at
+def taken_at_shown(local: datetime | None, instant: datetime | None) -> datetime | None:
+    """The time as the camera recorded it (`taken_at_local`): with its own UTC offset when the instant
+    (`taken_at`) is known, else naive wall-clock."""
     if local is None or instant is None:
         return local
     offset = local - instant.astimezone(UTC).replace(tzinfo=None)
@@ -230,11 +228,16 @@ class ImagePublic(ImageFields):
         lat, lon = photo.latitude, photo.longitude
         return cls.model_construct(
             **shared,
-            taken_at=taken_at_shown(photo),
+            taken_at=taken_at_shown(photo.taken_at_local, photo.taken_at),
             camera=camera_name(photo.camera_make, photo.camera_model),
             lens=photo.lens,
             location=Location(lat=lat, lon=lon) if lat is not None and lon is not None else None,
-            place=place_of(enriched),
+            place=place_of(
+                enriched.place_city,
+                enriched.place_region,
+                enriched.place_country,
+                enriched.place_country_code,
+            ),
             auto_tags=enriched.auto_tags,
             text=enriched.ocr_text or None,
             duplicate_group=enriched.duplicate_group,
