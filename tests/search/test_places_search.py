@@ -14,6 +14,7 @@ LISBON_HARBOUR = (38.7057, -9.1449)
 ROSSIO = (38.7139, -9.1394)  # Lisbon too
 CASCAIS = (38.6979, -9.4215)  # in the Lisbon region, its own town
 SYDNEY_OPERA_HOUSE = (-33.8568, 151.2153)
+SAO_PAULO = (-23.5505, -46.6333)
 OFF_FIJI = (-16.8, 179.99)  # 78 km from the nearest town: the country only
 
 # Untitled, named as cameras name files: only their places say where they are.
@@ -112,6 +113,20 @@ def test_the_place_filter_matches_names_ignoring_case(
     client: TestClient, photos: dict[str, str], place: str, names: set[str]
 ) -> None:
     assert found(client, place) == named(photos, *names)
+
+
+def test_the_place_filter_ignores_accents(client: TestClient, add_images: AddImages) -> None:
+    photo = photo_with_exif(color="red", shape="circle", gps=SAO_PAULO)
+    image_id = str(add_images({"name": "sp", "data": photo, "filename": "IMG_0100.JPG"}).ids["sp"])
+    for place in (
+        "Sao Paulo",
+        "SÃO PAULO",
+        "sao paulo, brazil",
+        "Sao Paulo, BR",
+        "Sao Paulo, Sao Paulo, Brazil",
+    ):
+        assert found(client, place) == {image_id}, place
+    assert found(client, "Sao Paulo, Portugal") == set()
 
 
 def test_the_image_list_takes_the_place_filter(client: TestClient, photos: dict[str, str]) -> None:

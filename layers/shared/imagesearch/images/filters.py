@@ -49,21 +49,24 @@ FILTER_PREDICATES: dict[str, sql.SQL] = {
         " OR (%(bbox_min_lon)s > %(bbox_max_lon)s"
         " AND (i.longitude >= %(bbox_min_lon)s OR i.longitude <= %(bbox_max_lon)s)))"
     ),
-    # The reverse-geocoded place (migration 0008), ignoring case, by the number of names given: one is any
-    # of city, region, country and code; "city, x" (a place facet's value: city, country) has x the
-    # region, country or code; "city, region, country" field by field.
+    # The reverse-geocoded place (migration 0008), ignoring case and accents (unaccent, migration 0010: "Sao
+    # Paulo" is São Paulo), by the number of names given: one is any of city, region, country and code;
+    # "city, x" (a place facet's value: city, country) has x the region, country or code; "city, region,
+    # country" field by field.
     "place_any": sql.SQL(
-        " AND lower(%(place_name)s::text) IN (lower(i.place_city), lower(i.place_region),"
-        " lower(i.place_country), lower(i.place_country_code))"
+        " AND lower(unaccent(%(place_name)s::text)) IN (lower(unaccent(i.place_city)),"
+        " lower(unaccent(i.place_region)), lower(unaccent(i.place_country)), lower(i.place_country_code))"
     ),
     "place_city_in": sql.SQL(
-        " AND lower(i.place_city) = lower(%(place_city)s::text) AND lower(%(place_name)s::text)"
-        " IN (lower(i.place_region), lower(i.place_country), lower(i.place_country_code))"
+        " AND lower(unaccent(i.place_city)) = lower(unaccent(%(place_city)s::text))"
+        " AND lower(unaccent(%(place_name)s::text)) IN (lower(unaccent(i.place_region)),"
+        " lower(unaccent(i.place_country)), lower(i.place_country_code))"
     ),
     "place_full": sql.SQL(
-        " AND lower(i.place_city) = lower(%(place_city)s::text)"
-        " AND lower(i.place_region) = lower(%(place_region)s::text)"
-        " AND lower(%(place_country)s::text) IN (lower(i.place_country), lower(i.place_country_code))"
+        " AND lower(unaccent(i.place_city)) = lower(unaccent(%(place_city)s::text))"
+        " AND lower(unaccent(i.place_region)) = lower(unaccent(%(place_region)s::text))"
+        " AND lower(unaccent(%(place_country)s::text)) IN (lower(unaccent(i.place_country)),"
+        " lower(i.place_country_code))"
     ),
 }
 

@@ -141,8 +141,8 @@ class SearchFilters(BaseModel):
         default=None,
         min_length=1,
         max_length=300,
-        description='taken in this place, ignoring case: "Lisbon" a city, region, country or country code of '
-        'that name; "Lisbon, Portugal" (a `place` facet value) that city in that region or country; '
+        description='taken in this place, ignoring case and accents: "Lisbon" a city, region, country or '
+        'code of that name; "Lisbon, Portugal" (a `place` facet value) that city in that region or country; '
         '"Springfield, Illinois, US" city, region, country',
     )
 
