@@ -236,7 +236,7 @@ def stages(args: argparse.Namespace) -> dict[str, Any]:
 
 def ingestion(args: argparse.Namespace) -> dict[str, Any]:
     from imagesearch.config import DEFAULT_TENANT_ID, load_settings
-    from imagesearch.ingest.enrich import Pending
+    from imagesearch.ingest.enrich import EnrichSource, Pending
     from imagesearch.ingest.events import ObjectEvent
     from imagesearch.ingest.processor import Ingestor, Outcome
     from imagesearch.runtime import configure
@@ -284,7 +284,7 @@ def ingestion(args: argparse.Namespace) -> dict[str, Any]:
         if ocr is not None:
             limits = runtime.enrich_limits
             for image_id, key in keys:
-                ocr.enrich(db, Pending(image_id, tenant, key).source(storage, limits))
+                ocr.enrich(db, EnrichSource(storage, Pending(image_id, tenant, key), limits))
 
     ingest(warm)
     with db.connection() as conn:

@@ -20,7 +20,7 @@ from imagesearch.demo.photos import photo_jpeg
 from imagesearch.enrichment.phash import hamming, phash
 from imagesearch.images import duplicates
 from imagesearch.ingest.duplicates import PhashStep, group_image
-from imagesearch.ingest.enrich import pending
+from imagesearch.ingest.enrich import EnrichSource, pending
 from imagesearch.runtime import get_runtime
 from imagesearch.storage import ObjectStorage
 
@@ -172,7 +172,7 @@ def test_the_back_fill_hashes_and_groups_images_ingested_before(
     rows = pending(db, step, limit=10)
     assert len(rows) == 3
     for row in rows:
-        source = row.source(storage, get_runtime().enrich_limits)
+        source = EnrichSource(storage, row, get_runtime().enrich_limits)
         assert step.enrich(db, source)
         assert not step.enrich(db, source)  # done: stored only while unread
 

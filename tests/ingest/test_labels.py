@@ -14,7 +14,7 @@ from support.models import CountingModel
 from imagesearch.config import Settings
 from imagesearch.db import Database
 from imagesearch.images import repository
-from imagesearch.ingest.enrich import EnrichSource, enrich_missing, pending_count
+from imagesearch.ingest.enrich import EnrichSource, Limits, Pending, enrich_missing, pending_count
 from imagesearch.ingest.labels import LabelStep
 from imagesearch.model.embedder import Embedder
 from imagesearch.runtime import configure, get_runtime
@@ -92,14 +92,7 @@ def test_a_replaced_vocabulary_relabels_through_the_step(
     assert auto_tags == ["circle"] and model == step.labeller.version() and model != before[2]
     assert pending_count(db, step) == 0
     # the stored vector was used: the step never read the original
-    source = EnrichSource(
-        runtime.storage,
-        image_id=image_id,
-        tenant_id=UUID(int=1),
-        storage_key="gone",
-        max_bytes=1,
-        max_pixels=1,
-    )
+    source = EnrichSource(runtime.storage, Pending(image_id, UUID(int=1), "gone"), Limits(1, 1))
     assert step.enrich(db, source) is False  # already labelled with this version: nothing stored
 
 

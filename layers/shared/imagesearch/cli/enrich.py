@@ -42,12 +42,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from imagesearch.ingest.enrich import (
-        MAX_IMAGES_PER_MESSAGE,
-        enqueue_missing,
-        enrich_missing,
-        pending_count,
-    )
+    from imagesearch.ingest.backfill import MAX_IMAGES_PER_MESSAGE
+    from imagesearch.ingest.enrich import enqueue_missing, enrich_missing, pending_count
 
     if not 1 <= args.batch_size <= MAX_IMAGES_PER_MESSAGE:
         raise SystemExit(f"--batch-size must be between 1 and {MAX_IMAGES_PER_MESSAGE}")
@@ -71,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                         images_per_message=args.batch_size,
                         progress=bar.update,
                     )
-                    print(f"{step.name}: sent {sent} image ids to {args.queue_url}")
+                    print(f"{step.name}: sent {sent.images} image ids to {args.queue_url}")
                     continue
                 report = enrich_missing(
                     db, runtime.storage, step, limits=runtime.enrich_limits, progress=bar.update

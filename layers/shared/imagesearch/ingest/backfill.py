@@ -40,19 +40,26 @@ MAX_IMAGES_PER_MESSAGE = 100
 EMBED_CHUNK = 4
 
 
-class ReindexMessage(BaseModel):
-    """Embed these images with `model_id` (version 1)."""
+ImageIds = Annotated[list[UUID], Field(min_length=1, max_length=MAX_IMAGES_PER_MESSAGE)]
+
+
+class QueueMessage(BaseModel):
+    """One of the project's own messages on a queue (`imagesearch` names its kind)."""
 
     model_config = ConfigDict(frozen=True)
-
-    imagesearch: Literal["reindex"] = "reindex"
-    version: Literal[1] = 1
-    model_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")]
-    image_ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_IMAGES_PER_MESSAGE)]
 
     def body(self) -> str:
         """The SQS message body."""
         return self.model_dump_json()
+
+
+class ReindexMessage(QueueMessage):
+    """Embed these images with `model_id` (version 1)."""
+
+    imagesearch: Literal["reindex"] = "reindex"
+    version: Literal[1] = 1
+    model_id: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")]
+    image_ids: ImageIds
 
 
 class MalformedMessage(ValueError):

@@ -17,40 +17,30 @@ from uuid import UUID
 
 from PIL import Image
 from psycopg import sql
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from imagesearch.db import Database
 from imagesearch.errors import ImageRejected, ObjectNotFound
 from imagesearch.images import repository
 from imagesearch.images.thumbnails import THUMBNAIL_SIZE
 from imagesearch.imaging import decode_upload
-from imagesearch.ingest.backfill import validate_message
+from imagesearch.ingest.backfill import ImageIds, QueueMessage, validate_message
 from imagesearch.ingest.processor import read_photo_exif
-from imagesearch.ingest.reindex import MESSAGES_PER_SEND, MessageQueue
+from imagesearch.ingest.reindex import ZERO_UUID, EnqueueReport, MessageQueue, send_in_messages
 from imagesearch.logs import logger
 from imagesearch.storage import ObjectStorage
 
 PAGE = 200
-MAX_IMAGES_PER_MESSAGE = 100
-ZERO_UUID = UUID(int=0)
 
 
 class EnrichSource:
-    """One ready image to enrich: its original read, and decoded, at most once and only when a step asks."""
+    """One ready image to enrich: its original read, and decoded (under `limits`), at most once and only
+    when a step asks."""
 
-    def __init__(
-        self,
-        storage: ObjectStorage,
-        *,
-        image_id: UUID,
-        tenant_id: UUID,
-        storage_key: str,
-        max_bytes: int,
-        max_pixels: int,
-    ) -> None:
-        self.image_id, self.tenant_id, self.storage_key = image_id, tenant_id, storage_key
+    def __init__(self, storage: ObjectStorage, image: Pending, limits: Limits) -> None:
+        self.image_id, self.tenant_id, self.storage_key = image.image_id, image.tenant_id, image.storage_key
         self._storage = storage
-        self._limits = (max_bytes, max_pixels)
+        self._limits = limits
         self._data: bytes | None = None
         self._image: Image.Image | None = None
 
@@ -64,9 +54,12 @@ class EnrichSource:
         """The original decoded once, oriented, RGB, its shorter side reduced to no less than a thumbnail's
         (ImageRejected when it no longer decodes)."""
         if self._image is None:
-            max_bytes, max_pixels = self._limits
+            limits = self._limits
             decoded = decode_upload(
-                self.data(), max_bytes=max_bytes, max_pixels=max_pixels, reduce_to=THUMBNAIL_SIZE
+                self.data(),
+                max_bytes=limits.max_bytes,
+                max_pixels=limits.max_pixels,
+                reduce_to=THUMBNAIL_SIZE,
             )
             self._image = decoded.image
         return self._image
@@ -111,17 +104,6 @@ class Pending:
     image_id: UUID
     tenant_id: UUID
     storage_key: str
-
-    def source(self, storage: ObjectStorage, limits: Limits) -> EnrichSource:
-        """The image as a step reads it, its original from `storage` decoded under `limits`."""
-        return EnrichSource(
-            storage,
-            image_id=self.image_id,
-            tenant_id=self.tenant_id,
-            storage_key=self.storage_key,
-            max_bytes=limits.max_bytes,
-            max_pixels=limits.max_pixels,
-        )
 
 
 def _where(step: EnrichStep) -> sql.Composable:
@@ -185,7 +167,7 @@ def enrich_images(
     """Run `step` on each image; an original gone or no longer decodable is skipped (and said); a transient
     fault (storage or database down) raises, leaving what is stored."""
     for image in images:
-        source = image.source(storage, limits)
+        source = EnrichSource(storage, image, limits)
         try:
             if step.enrich(db, source):
                 report.stored += 1
@@ -218,19 +200,13 @@ def enrich_missing(
 
 
 # --- through a queue ---------------------------------------------------------------------------------------
-class EnrichMessage(BaseModel):
+class EnrichMessage(QueueMessage):
     """Run `step` on these images (version 1), sent by `imagesearch enrich --missing --queue-url`."""
-
-    model_config = ConfigDict(frozen=True)
 
     imagesearch: Literal["enrich"] = "enrich"
     version: Literal[1] = 1
     step: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
-    image_ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_IMAGES_PER_MESSAGE)]
-
-    def body(self) -> str:
-        """The SQS message body."""
-        return self.model_dump_json()
+    image_ids: ImageIds
 
 
 def parse_enrich_message(body: Mapping[str, Any]) -> EnrichMessage:
@@ -274,19 +250,13 @@ def enqueue_missing(
     *,
     images_per_message: int,
     progress: Callable[[int], object] = lambda n: None,
-) -> int:
-    """Send the ids of every ready image `step` has not run on, a batch per message; how many were sent."""
-    sent = 0
-    after = ZERO_UUID
-    while page := pending(db, step, after=after, limit=images_per_message * MESSAGES_PER_SEND):
-        after = page[-1].image_id
-        ids = [p.image_id for p in page]
-        queue.send(
-            [
-                EnrichMessage(step=step.name, image_ids=ids[i : i + images_per_message]).body()
-                for i in range(0, len(ids), images_per_message)
-            ]
-        )
-        sent += len(ids)
-        progress(len(ids))
-    return sent
+) -> EnqueueReport:
+    """Send the ids of every ready image `step` has not run on, a batch per message."""
+
+    def unread(after: UUID, limit: int) -> list[UUID]:
+        return [p.image_id for p in pending(db, step, after=after, limit=limit)]
+
+    def body(ids: list[UUID]) -> str:
+        return EnrichMessage(step=step.name, image_ids=ids).body()
+
+    return send_in_messages(queue, unread, body, images_per_message=images_per_message, progress=progress)

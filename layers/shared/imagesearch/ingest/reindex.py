@@ -105,6 +105,28 @@ class EnqueueReport:
 MESSAGES_PER_SEND = 10  # SQS takes ten per SendMessageBatch
 
 
+def send_in_messages(
+    queue: MessageQueue,
+    next_ids: Callable[[UUID, int], list[UUID]],
+    body: Callable[[list[UUID]], str],
+    *,
+    images_per_message: int,
+    progress: Callable[[int], object] = lambda _: None,
+) -> EnqueueReport:
+    """Send every id `next_ids(after, limit)` gives (ascending ids after `after`, at most `limit`), a
+    batch of `images_per_message` per message body; `progress(n)` after each send of n images."""
+    report = EnqueueReport()
+    after = ZERO_UUID
+    while ids := next_ids(after, images_per_message * MESSAGES_PER_SEND):
+        after = ids[-1]
+        bodies = [body(ids[i : i + images_per_message]) for i in range(0, len(ids), images_per_message)]
+        queue.send(bodies)
+        report.images += len(ids)
+        report.messages += len(bodies)
+        progress(len(ids))
+    return report
+
+
 def enqueue_backfill(
     db: Database,
     queue: MessageQueue,
@@ -115,25 +137,15 @@ def enqueue_backfill(
 ) -> EnqueueReport:
     """Send the ids of every ready image lacking a vector of `model_id` (register it first), a batch per
     message; `progress(n)` after each send of n images."""
-    report = EnqueueReport()
-    after = ZERO_UUID
-    while True:
+
+    def missing(after: UUID, limit: int) -> list[UUID]:
         with db.connection() as conn:
-            rows = embeddings.missing(
-                conn, model_id, after=after, limit=images_per_message * MESSAGES_PER_SEND
-            )
-        if not rows:
-            return report
-        after = rows[-1][0]
-        ids = [image_id for image_id, _ in rows]
-        bodies = [
-            ReindexMessage(model_id=model_id, image_ids=ids[start : start + images_per_message]).body()
-            for start in range(0, len(ids), images_per_message)
-        ]
-        queue.send(bodies)
-        report.images += len(ids)
-        report.messages += len(bodies)
-        progress(len(ids))
+            return [image_id for image_id, _ in embeddings.missing(conn, model_id, after=after, limit=limit)]
+
+    def body(ids: list[UUID]) -> str:
+        return ReindexMessage(model_id=model_id, image_ids=ids).body()
+
+    return send_in_messages(queue, missing, body, images_per_message=images_per_message, progress=progress)
 
 
 def activate(db: Database, model_id: str, *, force: bool = False) -> None:
