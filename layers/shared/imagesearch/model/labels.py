@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ class Vocabulary:
     prompts: tuple[tuple[str, ...], ...]  # per label, its prompt texts (templates filled in)
     threshold: float = DEFAULT_THRESHOLD  # the file's own, calibrated with it
 
-    @property
+    @cached_property  # asked for on every labelled image (the cache key, the auto_tags_model version)
     def sha256(self) -> str:
         """The digest of what the vectors depend on: every label with its prompts, in order."""
         pairs = zip(self.labels, self.prompts, strict=True)
