@@ -94,13 +94,9 @@ def explain_candidates(conn: psycopg.Connection, *, tenant_id: UUID, phash: int)
 
 
 def is_match(candidate: Candidate) -> bool:
-    if candidate.distance <= DISTANCE:
-        return True
-    return (
-        candidate.distance <= LOOSE_DISTANCE
-        and candidate.similarity is not None
-        and candidate.similarity >= MIN_SIMILARITY
-    )
+    """The rule (`matches`) on one candidate; without a vector, only the pHash can match."""
+    similarity = -1.0 if candidate.similarity is None else candidate.similarity
+    return bool(matches(np.asarray(candidate.distance), np.asarray(similarity)))
 
 
 def assign(conn: psycopg.Connection, *, tenant_id: UUID, image_id: UUID, phash: int) -> UUID | None:
