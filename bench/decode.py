@@ -27,7 +27,6 @@ import io
 import json
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from embedding import WEIGHTS_FILE, peak_rss_mb  # noqa: E402
+from embedding import WEIGHTS_FILE, peak_rss_mb, subprocess_worker  # noqa: E402
 
 RUNTIMES = ["torch", "onnx-int8-full", "onnx-int8-reduced"]
 SIZES = ((1600, 1200), (4000, 3000))
@@ -83,14 +82,8 @@ def main() -> int:
 
 
 def worker(runtime: str, bundle: Path, args: argparse.Namespace, image: Path | None = None) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--worker", runtime, "--bundle", str(bundle)]
-    command += ["--image", str(image)] if image is not None else []
-    command += ["--arch", args.arch, "--threads", str(args.threads), "--seconds", str(args.seconds)]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{runtime} worker failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    extra = ["--image", str(image)] if image is not None else []
+    return subprocess_worker(runtime, bundle, args, script=__file__, extra=extra)
 
 
 def measure(call: Callable[[], object], seconds: float) -> dict[str, float]:

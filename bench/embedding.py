@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -57,9 +57,12 @@ def main() -> int:
     return 0
 
 
-def subprocess_worker(runtime: str, bundle: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Run one measurement in a fresh interpreter and return its JSON result."""
-    command = [sys.executable, __file__, "--worker", runtime, "--bundle", str(bundle)]
+def subprocess_worker(
+    runtime: str, bundle: Path, args: argparse.Namespace, *, script: str = __file__, extra: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Run one measurement of `script` (this one, or another bench's) in a fresh interpreter and return
+    its JSON result."""
+    command = [sys.executable, script, "--worker", runtime, "--bundle", str(bundle), *extra]
     command += ["--arch", args.arch, "--threads", str(args.threads), "--seconds", str(args.seconds)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -30,18 +30,18 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+from decode import measure  # noqa: E402
+from embedding import peak_rss_mb  # noqa: E402
 
 WIDTH, HEIGHT = 1600, 1200
 LISBON = (38.7075, -9.1364)
@@ -99,55 +99,14 @@ def worker(
     return result
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def measure(call: Callable[[], object], seconds: float) -> dict[str, float]:
-    """Median wall ms and mean CPU ms per call, after two warm-up calls."""
-    call()
-    call()
-    times: list[float] = []
-    cpu_start = cpu_seconds()
-    deadline = time.perf_counter() + seconds
-    while len(times) < 5 or (time.perf_counter() < deadline and len(times) < 500):
-        begin = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - begin)
-    return {
-        "p50_ms": statistics.median(times) * 1000,
-        "cpu_ms": (cpu_seconds() - cpu_start) / len(times) * 1000,
-    }
-
-
 def photo(seed: int, *, words: bool = False) -> bytes:
     """A 1600x1200 photo-like JPEG with EXIF (date, camera, GPS in Lisbon); six words drawn on it if asked."""
     from PIL import Image
-    from PIL.TiffImagePlugin import IFDRational
 
-    from imagesearch.demo.photos import photo_jpeg
+    from imagesearch.demo.photos import exif_block, photo_jpeg
 
-    exif = Image.Exif()
-    exif[0x010F], exif[0x0110] = "Canon", "Canon EOS R5"
-    exif.get_ifd(0x8769)[0x9003] = "2024:07:14 10:30:00"
-
-    def dms(value: float) -> tuple[IFDRational, ...]:
-        value = abs(value)
-        minutes = (value - int(value)) * 60
-        return (
-            IFDRational(int(value), 1),
-            IFDRational(int(minutes), 1),
-            IFDRational(round((minutes % 1) * 6000), 100),
-        )
-
-    lat, lon = LISBON
-    exif.get_ifd(0x8825).update({1: "N", 2: dms(lat), 3: "W", 4: dms(lon)})
-    data = photo_jpeg(WIDTH, HEIGHT, seed=seed, exif=exif.tobytes())
+    exif = exif_block(make="Canon", model="Canon EOS R5", taken="2024:07:14 10:30:00", gps=LISBON)
+    data = photo_jpeg(WIDTH, HEIGHT, seed=seed, exif=exif)
     if not words:
         return data
     from imagesearch.demo.text_pictures import draw_words, font, system_fonts
@@ -156,7 +115,7 @@ def photo(seed: int, *, words: bool = False) -> bytes:
     fonts = system_fonts()
     draw_words(picture, WORDS, face=font(fonts[0] if fonts else None, 56), seed=seed)
     out = io.BytesIO()
-    picture.save(out, "JPEG", quality=85, exif=exif.tobytes())
+    picture.save(out, "JPEG", quality=85, exif=exif)
     return out.getvalue()
 
 
@@ -289,10 +248,10 @@ def ingestion(args: argparse.Namespace) -> dict[str, Any]:
     ingest(warm)
     with db.connection() as conn:
         conn.execute("DELETE FROM images")  # counted below: the measured pictures only
-    cpu_start, begin = cpu_seconds(), time.perf_counter()
+    cpu_start, begin = time.process_time(), time.perf_counter()
     for start in range(0, len(pictures), 4):
         ingest(pictures[start : start + 4])
-    wall, cpu = time.perf_counter() - begin, cpu_seconds() - cpu_start
+    wall, cpu = time.perf_counter() - begin, time.process_time() - cpu_start
     with db.connection() as conn:
         row = conn.execute(
             "SELECT count(*) FILTER (WHERE place_city IS NOT NULL), "
