@@ -21,6 +21,7 @@ from imagesearch.db import Database
 from imagesearch.ingest.enrich import EnrichMessage
 from imagesearch.local.context import LocalLambdaContext
 from imagesearch.local.functions import load_function
+from imagesearch.runtime import configure
 from imagesearch.storage import ObjectStorage
 
 
@@ -138,6 +139,29 @@ def test_through_the_queue_the_embed_function_enriches_and_a_redelivery_changes_
     assert exif_columns(db) == after
     assert main(["enrich", "--missing", "--step", "exif", "--queue-url", queue_url]) == 0
     assert drain(sqs, queue_url) == []
+
+
+def test_each_step_sends_as_many_images_a_message_as_its_function_gets_through(
+    settings: Settings,
+    db: Database,
+    storage: ObjectStorage,
+    handler: Handler,
+    queue: tuple[Any, str],
+) -> None:
+    """OCR takes seconds an image: its messages are small, so the OCR function's batch of four stays within
+    its timeout; the embed function's steps take 50."""
+    sqs, queue_url = queue
+    for n in range(7):
+        embedded_image(handler, db, storage, color="red", size=(40 + n, 40))  # read with OCR off
+    configure(settings.model_copy(update={"ocr": True}))
+
+    assert main(["enrich", "--missing", "--step", "ocr", "--step", "phash", "--queue-url", queue_url]) == 0
+
+    messages = [EnrichMessage.model_validate(body) for body in drain(sqs, queue_url)]
+    sizes = {step: sorted(len(m.image_ids) for m in messages if m.step == step) for step in ("ocr", "phash")}
+    assert sizes == {"ocr": [2, 5], "phash": []}  # ingestion hashed them all: no phash left to send
+    assert main(["enrich", "--missing", "--step", "ocr", "--queue-url", queue_url, "--batch-size", "7"]) == 0
+    assert [len(EnrichMessage.model_validate(body).image_ids) for body in drain(sqs, queue_url)] == [7]
 
 
 def test_a_malformed_enrich_message_is_dropped_and_a_step_of_another_function_is_not_run(

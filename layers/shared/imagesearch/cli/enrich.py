@@ -8,8 +8,6 @@ from typing import Any
 
 from imagesearch.cli.target import add_target_arguments, target_runtime
 
-IMAGES_PER_MESSAGE = 50
-
 
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -32,8 +30,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--batch-size",
         type=int,
-        default=IMAGES_PER_MESSAGE,
-        help=f"images per queue message (default {IMAGES_PER_MESSAGE}, at most 100)",
+        help="images per queue message, at most 100 (default: the step's own, 50; 5 for ocr, which takes "
+        "seconds an image)",
     )
     add_target_arguments(parser)
     parser.set_defaults(func=run)
@@ -45,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from imagesearch.ingest.backfill import MAX_IMAGES_PER_MESSAGE
     from imagesearch.ingest.enrich import enqueue_missing, enrich_missing, pending_count
 
-    if not 1 <= args.batch_size <= MAX_IMAGES_PER_MESSAGE:
+    if args.batch_size is not None and not 1 <= args.batch_size <= MAX_IMAGES_PER_MESSAGE:
         raise SystemExit(f"--batch-size must be between 1 and {MAX_IMAGES_PER_MESSAGE}")
     with target_runtime(args) as runtime:
         db = runtime.database
@@ -64,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                         db,
                         SqsSender(args.queue_url),
                         step,
-                        images_per_message=args.batch_size,
+                        images_per_message=args.batch_size or step.images_per_message,
                         progress=bar.update,
                     )
                     print(f"{step.name}: sent {sent.images} image ids to {args.queue_url}")

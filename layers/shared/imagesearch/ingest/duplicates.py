@@ -57,6 +57,7 @@ class PhashStep:
 
     name = "phash"
     unread = "phash IS NULL"
+    images_per_message = 50  # a download and a reduced decode each
 
     def params(self) -> dict[str, Any]:
         return {}

@@ -72,6 +72,9 @@ class EnrichStep(Protocol):
 
     name: str
     unread: str
+    # Images per enrich message (`imagesearch enrich --queue-url`): what the function that runs the step
+    # gets through within its timeout, four messages an invocation.
+    images_per_message: int
 
     def params(self) -> dict[str, Any]: ...
 
@@ -83,6 +86,7 @@ class ExifStep:
 
     name = "exif"
     unread = "exif_read_at IS NULL"
+    images_per_message = 50  # a download and a header parse each
 
     def __init__(self, *, store_location: bool) -> None:
         self.store_location = store_location

@@ -125,6 +125,7 @@ class LabelStep:
 
     name = "labels"
     unread = "auto_tags_model IS DISTINCT FROM %(labels_model)s"
+    images_per_message = 50  # the stored vector scored, no original read
 
     def __init__(self, labeller: Labeller) -> None:
         self.labeller = labeller

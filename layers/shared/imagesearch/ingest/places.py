@@ -51,6 +51,7 @@ class PlaceStep:
 
     name = "place"
     unread = "place_at IS NULL AND latitude IS NOT NULL"
+    images_per_message = 50  # a lookup each, no original read
 
     def params(self) -> dict[str, Any]:
         return {}
