@@ -12,7 +12,11 @@ ways FastAPI allows, with the same answer:
                                  models, shadow, URL cache), the answer validated again against
                                  response_model (on a second thread-pool hop, for a sync route)
   flat dep + response_model      one dependency without sub-dependencies, FastAPI's serialisation
-  flat dep + JSON response       one dependency, the route returns its JSON (what the app does)
+  flat dep + JSON response       one dependency, the route returns its JSON (what the app's other
+                                 routes do)
+
+The search function's POST /search is a lean route (imagesearch.http.lean): its plain requests skip the
+router, FastAPI's request handling and its per-request middleware, and take one executor hop.
 
 Rounds are interleaved so drift hits every variant alike; medians of the rounds' means, in microseconds.
 """

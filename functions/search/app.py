@@ -12,6 +12,7 @@ from imagesearch.errors import InvalidRequest
 from imagesearch.http.app import create_app, json_response
 from imagesearch.http.auth import TenantDep
 from imagesearch.http.deps import SearchServiceDep, SettingsDep
+from imagesearch.http.lean import lean_post
 from imagesearch.http.uploads import read_upload
 from imagesearch.logs import logger
 from imagesearch.observability import metrics, tracer
@@ -33,7 +34,8 @@ from imagesearch.search.schemas import (
 app = create_app("imagesearch search")
 
 
-@app.post("/search", response_model=SearchResponse, tags=["search"])
+# The common case skips FastAPI's request handling (http/lean.py); its errors are FastAPI's, as before.
+@lean_post(app, "/search", response_model=SearchResponse, tags=["search"])
 def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) -> Response:
     """Hybrid (default), vector or keyword search by text, by a stored image, or both."""
     query, filters, interpreted = understood(body.query, body.filters, parse=body.parse)

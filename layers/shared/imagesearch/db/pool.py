@@ -72,6 +72,7 @@ class Database:
             weakref.WeakKeyDictionary()
         )
         self._idle = _IdleCheck(idle_check_seconds)
+        self._set_config_statements: dict[tuple[tuple[str, str], ...], bytes] = {}
         self._lock = threading.Lock()
         self._pool_args: dict[str, Any] = {
             "min_size": min_size,
@@ -140,8 +141,9 @@ class Database:
                         connection_class=retrying_connection_class(source),
                         open=False,
                         configure=self._configure,
+                        # No `reset=`: with one, psycopg_pool hands every returned connection to its
+                        # worker thread (a thread wake-up per request); `_connection` stamps it instead.
                         check=self._idle.check,
-                        reset=self._idle.reset,
                         num_workers=1,
                         **args,
                     )
@@ -189,9 +191,11 @@ class Database:
         """The rows of one read-only statement, in one network round trip.
 
         `settings` (and this pool's statement_timeout) hold for this statement only. Those the session does
-        not start with travel with it: BEGIN, set_config(..., true) (SET LOCAL), the statement and COMMIT,
-        pipelined into one round trip. So a connection never carries state that a transaction-pooling proxy
-        would have to pin."""
+        not start with travel with it: set_config(..., true) (SET LOCAL) and the statement, pipelined into
+        one round trip and ended by one Sync. Messages up to a Sync are one implicit transaction, which the
+        Sync commits (or, after an error, rolls back), so no BEGIN or COMMIT is sent: two statements fewer
+        for psycopg to send and read back (docs/search.md, "Where a search's CPU goes"). So a connection
+        never carries state that a transaction-pooling proxy would have to pin."""
         with self._connection() as conn:
             changed = self._changed(conn, settings)
             cursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
@@ -201,17 +205,30 @@ class Database:
                     return cur.fetchall()
                 try:
                     with conn.pipeline():
-                        conn.execute("BEGIN")
-                        conn.execute(
-                            "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in changed),
-                            [item for pair in changed.items() for item in pair],
-                        )
+                        cur.execute(self._set_config(conn, changed))
                         cur.execute(query, params)
-                        conn.execute("COMMIT")
                 finally:
                     if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                        conn.execute("ROLLBACK")  # the statement failed: its transaction is aborted
+                        conn.execute("ROLLBACK")  # not expected after the Sync; never leave one open
                 return cur.fetchall()
+
+    def _set_config(self, conn: psycopg.Connection, changed: Mapping[str, str]) -> bytes:
+        """`SELECT set_config(name, value, true), ...` for `changed`, its values quoted as literals: the
+        same few combinations every time (the strategies' settings), so each is composed once and psycopg
+        has no parameters to convert and send (about 50 us a read)."""
+        key = tuple(changed.items())
+        statement = self._set_config_statements.get(key)
+        if statement is None:
+            composed = sql.SQL("SELECT {}").format(
+                sql.SQL(", ").join(
+                    sql.SQL("set_config({}, {}, true)").format(sql.Literal(name), sql.Literal(value))
+                    for name, value in key
+                )
+            )
+            statement = composed.as_bytes(conn)
+            if len(self._set_config_statements) < 64:  # settings come from configuration, never requests
+                self._set_config_statements[key] = statement
+        return statement
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
@@ -219,9 +236,12 @@ class Database:
         pool = self._open_pool()
         try:
             with pool.connection() as conn:
-                if self._required_schema is not None:
-                    self._check_schema(conn, self._required_schema)
-                yield conn
+                try:
+                    if self._required_schema is not None:
+                        self._check_schema(conn, self._required_schema)
+                    yield conn
+                finally:
+                    self._idle.reset(conn)  # returned now: the idle check counts from here
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as e:
             if not isinstance(e, psycopg.errors.QueryCanceled):
                 # After a database restart every idle connection is dead: drop them all now rather than

@@ -11,14 +11,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from imagesearch import __version__
 from imagesearch.http.health import router as health_router
-from imagesearch.http.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers, problem
-
-# The most any request may carry (the largest upload plus multipart overhead), and a JSON body.
-MAX_BODY_BYTES = 64 * 1024 * 1024 + 64 * 1024
-JSON_BODY_BYTES = 1024 * 1024
-# All request headers together. API Gateway refuses more than 10 KiB in front of Lambda; the local server
-# (and any other host) gets the same kind of answer from the app itself.
-MAX_HEADER_BYTES = 16 * 1024
+from imagesearch.http.lean import LeanDispatch
+from imagesearch.http.limits import MAX_BODY_BYTES, refusal
+from imagesearch.http.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers
 
 
 class RequestLimits:
@@ -32,16 +27,8 @@ class RequestLimits:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            if sum(len(name) + len(value) for name, value in scope["headers"]) > MAX_HEADER_BYTES:
-                response = problem(431, f"the request headers are over the limit of {MAX_HEADER_BYTES} bytes")
-                await response(scope, receive, send)
-                return
-            headers = dict(scope["headers"])
-            declared = headers.get(b"content-length", b"")
-            is_json = headers.get(b"content-type", b"").split(b";")[0].strip() == b"application/json"
-            limit = JSON_BODY_BYTES if is_json else MAX_BODY_BYTES
-            if declared.isdigit() and int(declared) > limit:
-                response = problem(413, f"the request body is over the limit of {limit} bytes")
+            response = refusal(scope)
+            if response is not None:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -63,6 +50,7 @@ def create_app(title: str, routers: Iterable[APIRouter] = ()) -> FastAPI:
     app = FastAPI(title=title, version=__version__, responses=PROBLEM_RESPONSES, max_body_size=MAX_BODY_BYTES)
     install_problem_handlers(app)
     app.add_middleware(RequestLimits)
+    app.add_middleware(LeanDispatch, owner=app)  # outside RequestLimits; it checks the same limits
     _declare_problem_schema(app)
     app.include_router(health_router)
     for router in routers:

@@ -1,0 +1,224 @@
+"""A route that answers the common case of a JSON POST without FastAPI's request handling (POST /search).
+
+FastAPI's handler solves the dependency tree, parses and validates the body through its own field
+machinery and wraps the endpoint in exit stacks and telemetry hooks: about a quarter of a search's CPU in
+the app (docs/search.md, "Where a search's CPU goes"). A `LeanJsonRoute` is an APIRoute (same OpenAPI
+operation, same exception handlers) whose `handle` does the same work directly when the request is the
+plain case: a POST with a declared Content-Length and a JSON content type whose body the route's
+model accepts. Anything else (a bad body, another content type, a chunked body, dependency overrides) goes
+to FastAPI's own handling with the body replayed, before anything has run, so every error answer (422
+problem+json included) is FastAPI's own. Errors raised by the dependencies or the endpoint reach the
+app's exception handlers as they would from FastAPI's handler.
+
+It serves endpoints of one shape, checked when the route is made: one body parameter (a pydantic model),
+dependencies that are `async def` without sub-dependencies or parameters of their own other than the
+Request, and an endpoint that returns a Response. `LeanDispatch` (below) sends such requests to the route
+before the router. FastAPI's own telemetry (OpenTelemetry, when a provider is set) does not see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import inspect
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from imagesearch.http.limits import refusal
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+Result = TypeVar("Result")
+
+# As many threads as anyio's default limit for FastAPI's sync routes (40): the same concurrency.
+THREADS = 40
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+async def in_thread(call: Callable[[], Result]) -> Result:
+    """`call()` on a worker thread, with the caller's context variables, as FastAPI runs a sync endpoint:
+    through the event loop's executor, not anyio's worker threads and capacity limiter, which cost more CPU
+    per hop (about 60 us against 30 to 45 us on uvloop here)."""
+    global _executor
+    if _executor is None:
+        with _executor_lock:
+            if _executor is None:
+                _executor = ThreadPoolExecutor(THREADS, thread_name_prefix="lean-route")
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_executor, context.run, call)
+
+
+class LeanJsonRoute(APIRoute):
+    """An APIRoute with a direct path for a valid JSON body (see the module's docstring)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        dependant = self.dependant
+        if (
+            len(dependant.body_params) != 1
+            or dependant.path_params
+            or dependant.query_params
+            or dependant.header_params
+            or dependant.cookie_params
+            or dependant.request_param_name
+            or dependant.response_param_name
+            or dependant.background_tasks_param_name
+            or dependant.security_scopes_param_name
+        ):
+            raise TypeError(f"{path}: a lean route takes one JSON body and dependencies")
+        field = dependant.body_params[0]
+        model = field.field_info.annotation
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            raise TypeError(f"{path}: the body of a lean route is a pydantic model")
+        for dependency in dependant.dependencies:
+            if (
+                dependency.dependencies
+                or dependency.body_params
+                or dependency.query_params
+                or dependency.header_params
+                or dependency.path_params
+                or dependency.cookie_params
+                or dependency.name is None
+                or not inspect.iscoroutinefunction(dependency.call)
+            ):
+                raise TypeError(f"{path}: {dependency.name} is not an async dependency without parameters")
+        self._body_name: str = field.name
+        self._body_model: type[BaseModel] = model
+        self._dependencies: list[tuple[str, Callable[..., Any], str | None]] = [
+            (d.name, d.call, d.request_param_name)
+            for d in dependant.dependencies
+            if d.name is not None and d.call is not None
+        ]
+        self._endpoint_is_async = inspect.iscoroutinefunction(endpoint)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.answer(scope, receive, send, fallback=functools.partial(APIRoute.handle, self))
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send, *, fallback: ASGIApp) -> None:
+        """The lean answer to a POST, or `fallback`'s (FastAPI's handling) with the body replayed."""
+        if scope["method"] != "POST" or not self._plain(scope):
+            await fallback(scope, receive, send)
+            return
+        messages = await _read(receive)
+        replay = _replaying(messages, receive)
+        if messages[-1]["type"] != "http.request":  # the client went away: FastAPI's handling says so
+            await fallback(scope, replay, send)
+            return
+        body = b"".join(m.get("body", b"") for m in messages)
+        try:
+            data = self._body_model.model_validate(json.loads(body))
+        except (ValueError, RecursionError):  # FastAPI's handling answers it (422, 400), from the start
+            await fallback(scope, replay, send)
+            return
+        request = Request(scope, replay)
+        values: dict[str, Any] = {self._body_name: data}
+        for name, call, request_param in self._dependencies:
+            values[name] = await (call(**{request_param: request}) if request_param else call())
+        if self._endpoint_is_async:
+            response = await self.endpoint(**values)
+        else:
+            response = await in_thread(functools.partial(self.endpoint, **values))
+        if not isinstance(response, Response):
+            raise TypeError(f"{self.path}: a lean route's endpoint returns a Response")
+        await response(scope, replay, send)
+
+    def _plain(self, scope: Scope) -> bool:
+        """A JSON body of a declared length, on an app without dependency overrides (tests' swaps)."""
+        overrides = self.dependency_overrides_provider  # the app that made the route, as FastAPI asks
+        if overrides is not None and getattr(overrides, "dependency_overrides", None):
+            return False
+        content_type, length = None, None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                length = value
+        return (
+            length is not None
+            and length.isdigit()
+            and content_type is not None
+            and content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+        )
+
+
+async def _read(receive: Receive) -> list[Message]:
+    """The request's messages up to its last body part (or a disconnect), as received."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replaying(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that gives `messages` again, then what `receive` gives."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
+
+
+def lean_post(app: FastAPI, path: str, **kwargs: Any) -> Callable[[Endpoint], Endpoint]:
+    """`@app.post(path, **kwargs)` with a LeanJsonRoute: the same operation in the OpenAPI document."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        app.router.add_api_route(
+            path, endpoint, methods=["POST"], route_class_override=LeanJsonRoute, **kwargs
+        )
+        return endpoint
+
+    return register
+
+
+class LeanDispatch:
+    """The app's outermost middleware of its own: a POST to a LeanJsonRoute's path goes to the route
+    directly, past the request limits (checked here the same way), the router and FastAPI's per-request
+    middleware, which cost about 0.15 ms a request (docs/search.md, "Where a search's CPU goes"). Errors
+    go through the app's exception handlers, as they would behind the router; whatever the route does not
+    answer itself (a refused or bad request) goes down the whole stack as before."""
+
+    def __init__(self, app: ASGIApp, *, owner: FastAPI) -> None:
+        self.app = app
+        self.owner = owner
+        self._lean: dict[str, ASGIApp] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            lean = self._routes().get(scope["path"])
+            if lean is not None and refusal(scope) is None:
+                await lean(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _routes(self) -> dict[str, ASGIApp]:
+        """The lean routes by path, each behind the app's exception handlers (built on first use, when every
+        route and handler is in place)."""
+        if self._lean is None:
+            handlers = {k: v for k, v in self.owner.exception_handlers.items() if k not in (500, Exception)}
+            self._lean = {
+                route.path: ExceptionMiddleware(
+                    functools.partial(route.answer, fallback=self.app),
+                    handlers=handlers,
+                    debug=self.owner.debug,
+                )
+                for route in self.owner.router.routes
+                if isinstance(route, LeanJsonRoute) and not route.param_convertors
+            }
+        return self._lean
