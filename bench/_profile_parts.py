@@ -36,15 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psycopg
-from _corpus import load, make_corpus, query_texts, query_vectors
 from _lookup_model import LookupModel
-from _postgres import migrated_database
-from _search_app import MODEL_ID, QUERIES, http_load, search_server, warm
-from pgvector.psycopg import register_vector
+from _search_app import MODEL_ID, http_load, loaded_corpus, search_server, warm
 from psycopg.rows import dict_row
 
-from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS
 from imagesearch.tables import format_table
 
 
@@ -66,15 +61,7 @@ def main() -> int:
         if args.database_url and args.queries:  # a corpus loaded before (saves its minute and a half)
             rows = measure(args.database_url, args.queries, tmp, args)
         else:
-            corpus = make_corpus(args.size)
-            settings = {**LOCAL_SERVER_SETTINGS, "shared_buffers": "512MB"}
-            with migrated_database(tmp, "parts", settings) as url:
-                with psycopg.connect(url) as conn:
-                    register_vector(conn)
-                    load(conn, corpus, model_id=MODEL_ID)
-                queries_file = tmp / "queries.npz"
-                texts = query_texts(corpus, QUERIES)
-                np.savez(queries_file, texts=np.array(texts), vectors=query_vectors(corpus, QUERIES))
+            with loaded_corpus(tmp, args.size, "parts") as (url, queries_file, _):
                 rows = measure(url, queries_file, tmp, args)
 
     table, previous = [], 0.0

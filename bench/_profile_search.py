@@ -27,14 +27,8 @@ import threading
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
-import psycopg
-from _corpus import load, make_corpus, query_texts, query_vectors
-from _postgres import migrated_database
-from _search_app import MODEL_ID, QUERIES, http_load, log, search_server, warm
-from pgvector.psycopg import register_vector
+from _search_app import http_load, loaded_corpus, log, search_server, warm
 
-from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS
 from imagesearch.tables import format_table
 
 # The first rule whose marker appears in a stack (innermost frames first) names its part.
@@ -82,16 +76,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        corpus = make_corpus(args.size)
-        settings = {**LOCAL_SERVER_SETTINGS, "shared_buffers": "512MB"}
-        with migrated_database(tmp, "profile", settings) as url:
-            with psycopg.connect(url) as conn:
-                register_vector(conn)
-                load(conn, corpus, model_id=MODEL_ID)
-            texts = query_texts(corpus, QUERIES)
-            queries_file = tmp / "queries.npz"
-            np.savez(queries_file, texts=np.array(texts), vectors=query_vectors(corpus, QUERIES))
-            bodies = [{"query": t, "limit": 10} for t in texts]
+        with loaded_corpus(tmp, args.size, "profile") as (url, queries_file, bodies):
             raw = args.raw or tmp / "profile.txt"
             with search_server(url, queries_file, args) as server:
                 warm(server.base, bodies)

@@ -17,8 +17,15 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
+import numpy as np
 import psutil
+import psycopg
+from _corpus import load, make_corpus, query_texts, query_vectors
 from _load import LoadResult, run_load, run_wrk, wrk_available
+from _postgres import migrated_database
+from pgvector.psycopg import register_vector
+
+from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS
 
 BENCH_DIR = Path(__file__).resolve().parent
 MODEL_ID = "bench-clustered-512"
@@ -147,3 +154,19 @@ def warm(base: str, bodies: list[dict[str, Any]], *, passes: int = 6, clients: i
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+@contextmanager
+def loaded_corpus(tmp: Path, size: int, name: str) -> Iterator[tuple[str, Path, list[dict[str, Any]]]]:
+    """A migrated database in `tmp` holding `size` clustered images (bench/_corpus.py), the file of the
+    benchmark's query texts and vectors (for bench/_search_server.py), and the request bodies."""
+    corpus = make_corpus(size)
+    settings = {**LOCAL_SERVER_SETTINGS, "shared_buffers": "512MB"}
+    with migrated_database(tmp, name, settings) as url:
+        with psycopg.connect(url) as conn:
+            register_vector(conn)
+            load(conn, corpus, model_id=MODEL_ID)
+        texts = query_texts(corpus, QUERIES)
+        queries_file = tmp / "queries.npz"
+        np.savez(queries_file, texts=np.array(texts), vectors=query_vectors(corpus, QUERIES))
+        yield url, queries_file, [{"query": t, "limit": 10} for t in texts]

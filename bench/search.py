@@ -35,10 +35,12 @@ from _load import LoadResult
 from _lookup_model import LookupModel
 from _postgres import migrated_database
 from _search_app import BENCH_DIR, MODEL_ID, QUERIES, Usage, http_load, log, search_server, warm
+from _tenants import bench_tenants
 from pgvector.psycopg import register_vector
 
 from imagesearch.auth.tenant import DEFAULT_TENANT
 from imagesearch.config import SearchStrategy, load_settings
+from imagesearch.db.pool import hnsw_settings
 from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS
 from imagesearch.runtime import Runtime
 from imagesearch.search.plan import plan_search
@@ -57,7 +59,26 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (one per core)")
     parser.add_argument("--text-model", type=Path, help="a 512-d bundle for the cached-text-model rows")
     parser.add_argument("--no-text-model", action="store_true", help="skip the cached-text-model rows")
+    parser.add_argument(
+        "--tenants", type=int, help="instead: the multi-tenant recall grid on this many images"
+    )
+    parser.add_argument("--tenant-count", type=int, default=1000)
+    parser.add_argument("--tenant-sample", type=int, default=40, help="tenants sampled per size class")
+    parser.add_argument("--class-queries", type=int, default=120, help="queries per size class and filter")
+    parser.add_argument("--noise", type=float, default=0.25, help="each image's noise share (harder: more)")
+    parser.add_argument("--shared-buffers", default="4GB")
+    parser.add_argument("--maintenance-work-mem", default="4GB", help="for the index builds")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the database in this directory, and reuse it next time"
+    )
+    parser.add_argument(
+        "--sizing", action="store_true", help="also vector and binary-quantized sizes and rows"
+    )
+    parser.add_argument("--setting", action="append", default=[], help="NAME=VALUE for the grid's statements")
     args = parser.parse_args()
+    if args.tenants:
+        bench_tenants(args, model_id=MODEL_ID)
+        return 0
     text_model = None if args.no_text_model else (args.text_model or vit_b32_bundle())
 
     recall_rows: list[list[str]] = []
@@ -250,10 +271,11 @@ def pgbench(
         files += ["-f", str(path)]
     logs = tmp / f"pgbench-{mode}-{concurrency}"
     logs.mkdir(exist_ok=True)
+    settings = hnsw_settings(max(args.ef_search, args.candidates))
     env = {
         **os.environ,
-        "PGOPTIONS": f"-c hnsw.ef_search={max(args.ef_search, args.candidates)} "
-        "-c hnsw.iterative_scan=relaxed_order -c hnsw.max_scan_tuples=20000",
+        # The app's own settings for the statement (db.pool.hnsw_settings), as session defaults.
+        "PGOPTIONS": " ".join(f"-c {name}={value}" for name, value in settings.items()),
     }
     command = [
         str(PGBENCH),

@@ -2,7 +2,9 @@
 
 Vector branch: the model's partial HNSW index (`embedding::halfvec(dim) <=> q`, `model_id = '<literal>'`, so
 the planner can match the index), candidates taken in a MATERIALIZED CTE (with `hnsw.iterative_scan =
-relaxed_order` the index may return rows slightly out of order) and re-ranked there with an id tiebreaker.
+relaxed_order` the index may return rows out of order) and ranked after it by `distance + 0`: PostgreSQL 17
+and later carry the CTE's ORDER BY out of it, so `ORDER BY distance` there would trust the index's order and
+skip the sort (bench/search.py --tenants found the nearest images at ranks 52 to 61 that way).
 Keyword branch: `websearch_to_tsquery` on the weighted tsvector, or a trigram word match on the filename
 for partial words. Both branches apply the tenant and the filters. Reciprocal rank fusion joins them.
 """
@@ -149,7 +151,7 @@ def _vector_branch(model: ModelRecord, shape: QueryShape) -> sql.Composable:
             LIMIT %(vector_candidates)s
         ),
         vec AS (
-            SELECT image_id, distance, rank() OVER (ORDER BY distance) AS rank
+            SELECT image_id, distance, rank() OVER (ORDER BY distance + 0) AS rank
             FROM vec_candidates
         )"""
     ).format(
