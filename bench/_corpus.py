@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,7 +24,6 @@ from psycopg import sql
 from imagesearch.config import DEFAULT_TENANT_ID
 from imagesearch.db import embeddings, model_records
 
-TENANT = uuid.UUID(DEFAULT_TENANT_ID)
 SYLLABLES = [
     "ka",
     "lo",
@@ -144,13 +143,17 @@ def copy_gallery(
     vectors: np.ndarray,
     *,
     model_id: str,
+    progress: Callable[[str], None] | None = None,
 ) -> None:
-    """COPY image rows (the first column is the id) and one vector each into images and embeddings."""
+    """COPY image rows (the first column is the id; `tenant_id` among the columns) and one vector each into
+    images and embeddings. `progress` hears of every 200,000 rows."""
     register_vector(conn)  # the binary halfvec dumper
+    tenant = list(columns).index("tenant_id")
     names = sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     with conn.cursor() as cur, cur.copy(sql.SQL("COPY images ({}) FROM STDIN").format(names)) as copy:
-        for row in rows:
+        for i, row in enumerate(rows):
             copy.write_row(row)
+            _report(progress, "images", i, len(rows))
     with (
         conn.cursor() as cur,
         cur.copy(
@@ -158,9 +161,54 @@ def copy_gallery(
         ) as copy,
     ):
         copy.set_types(["uuid", "text", "uuid", "halfvec"])  # the column's own type (migration 0005)
-        for row, vector in zip(rows, vectors, strict=True):
-            copy.write_row([row[0], model_id, TENANT, HalfVector(vector)])
+        for i, (row, vector) in enumerate(zip(rows, vectors, strict=True)):
+            tenant_id = row[tenant]  # a UUID, or its text (the images COPY takes either; binary does not)
+            if not isinstance(tenant_id, uuid.UUID):
+                tenant_id = uuid.UUID(str(tenant_id))
+            copy.write_row([row[0], model_id, tenant_id, HalfVector(vector)])
+            _report(progress, "embeddings", i, len(rows))
     conn.commit()
+
+
+def _report(progress: Callable[[str], None] | None, what: str, i: int, total: int) -> None:
+    if progress is not None and i % 200_000 == 199_999:
+        progress(f"{what} {i + 1:,}/{total:,}")
+
+
+def relation_sizes(conn: psycopg.Connection, table: str, index: str) -> tuple[int, int]:
+    """The bytes of `table` (with its TOAST) and of `index`."""
+    row = conn.execute(
+        "SELECT pg_table_size(%s::regclass), pg_relation_size(%s::regclass)", (table, index)
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def index_recall(
+    url: str,
+    *,
+    model_id: str,
+    tenant_id: uuid.UUID,
+    queries: Sequence[np.ndarray],
+    truths: Sequence[set[uuid.UUID]],
+    ef_search: int,
+) -> float:
+    """Mean recall@10 of a bare `ORDER BY distance LIMIT 10` over one tenant's rows of the model's HNSW
+    index (iterative scan on), against each query's true top 10."""
+    dim = len(queries[0])
+    hits = 0
+    with psycopg.connect(url) as conn:
+        register_vector(conn)
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef_search),))
+        conn.execute("SET hnsw.iterative_scan = relaxed_order")
+        for query, truth in zip(queries, truths, strict=True):
+            rows = conn.execute(
+                f"SELECT image_id FROM embeddings WHERE model_id = '{model_id}' AND tenant_id = %s "
+                f"ORDER BY embedding::halfvec({dim}) <=> %s::halfvec({dim}) LIMIT 10",
+                (tenant_id, query),
+            ).fetchall()
+            hits += len({row[0] for row in rows} & truth)
+    return hits / (10 * len(queries))
 
 
 def vacuum(conn: psycopg.Connection) -> None:

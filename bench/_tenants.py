@@ -26,7 +26,7 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,11 +34,10 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from _corpus import vacuum, vocabulary
+from _corpus import copy_gallery, index_recall, relation_sizes, vacuum, vocabulary
 from _lookup_model import LookupModel
 from _postgres import migrated_database
 from _search_app import log
-from pgvector import HalfVector
 from pgvector.psycopg import register_vector
 from psycopg import sql
 
@@ -189,7 +188,8 @@ def load_tenants(
     model_id: str,
     progress: Callable[[str], None] = lambda _: None,
 ) -> float:
-    """COPY the tenants, their ready images and one vector each (no index: build_index adds it); seconds."""
+    """COPY the tenants, their ready images and one vector each, with no HNSW index (bench_tenants builds it
+    after the load, which is faster); seconds."""
     started = time.perf_counter()
     register_vector(conn)
     model_records.register_model(conn, model_id=model_id, dim=corpus.vectors.shape[1])
@@ -197,42 +197,20 @@ def load_tenants(
     with conn.cursor() as cur, cur.copy("COPY tenants (id, name) FROM STDIN") as copy:
         for t, tenant_id in enumerate(corpus.tenant_ids):
             copy.write_row((tenant_id, f"bench-tenant-{t}"))
-    with (
-        conn.cursor() as cur,
-        cur.copy("COPY images (id, tenant_id, storage_key, title, tags, status) FROM STDIN") as copy,
-    ):
-        for i in range(len(corpus.ids)):
-            tenant_id = corpus.tenant_ids[corpus.owner[i]]
-            copy.write_row(
-                (
-                    corpus.ids[i],
-                    tenant_id,
-                    f"o/{corpus.ids[i]}",
-                    corpus.titles[i],
-                    corpus.tag_names(i),
-                    "ready",
-                )
-            )
-            if i % 200_000 == 199_999:
-                progress(f"images {i + 1:,}/{len(corpus.ids):,}")
-    with (
-        conn.cursor() as cur,
-        cur.copy(
-            "COPY embeddings (image_id, model_id, tenant_id, embedding) FROM STDIN WITH (FORMAT BINARY)"
-        ) as copy,
-    ):
-        copy.set_types(["uuid", "text", "uuid", "halfvec"])
-        for i, row in enumerate(_embedding_rows(corpus, model_id)):
-            copy.write_row(row)
-            if i % 200_000 == 199_999:
-                progress(f"embeddings {i + 1:,}/{len(corpus.ids):,}")
-    conn.commit()
+    rows = [
+        (
+            image_id,
+            corpus.tenant_ids[corpus.owner[i]],
+            f"o/{image_id}",
+            corpus.titles[i],
+            corpus.tag_names(i),
+            "ready",
+        )
+        for i, image_id in enumerate(corpus.ids)
+    ]
+    columns = ["id", "tenant_id", "storage_key", "title", "tags", "status"]
+    copy_gallery(conn, columns, rows, corpus.vectors, model_id=model_id, progress=progress)
     return time.perf_counter() - started
-
-
-def _embedding_rows(corpus: TenantCorpus, model_id: str) -> Iterator[tuple[object, ...]]:
-    for i, image_id in enumerate(corpus.ids):
-        yield image_id, model_id, corpus.tenant_ids[corpus.owner[i]], HalfVector(corpus.vectors[i])
 
 
 # --- recall of the app's own statement, per tenant size class and filter ---------------------------------
@@ -387,20 +365,15 @@ def tenant_grid(
 def single_tenant_recall(url: str, corpus: TenantCorpus, ef_search: int, model_id: str) -> float:
     """The difficulty check: a bare ORDER BY ... LIMIT 10 over the largest tenant, at `ef_search`."""
     rng = np.random.default_rng(5)
-    hits = 0
-    with psycopg.connect(url) as conn:
-        register_vector(conn)
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef_search),))
-        conn.execute("SET hnsw.iterative_scan = relaxed_order")
-        for _ in range(100):
-            query = query_vector(corpus, 0, rng)
-            rows = conn.execute(
-                f"SELECT image_id FROM embeddings WHERE model_id = '{model_id}' AND tenant_id = %s "
-                "ORDER BY embedding::halfvec(512) <=> %s::halfvec(512) LIMIT 10",
-                (corpus.tenant_ids[0], query),
-            ).fetchall()
-            hits += len({r[0] for r in rows} & set(exact_top(corpus, 0, None, query, 10)))
-    return hits / 1000
+    queries = [query_vector(corpus, 0, rng) for _ in range(100)]
+    return index_recall(
+        url,
+        model_id=model_id,
+        tenant_id=corpus.tenant_ids[0],
+        queries=queries,
+        truths=[set(exact_top(corpus, 0, None, q, 10)) for q in queries],
+        ef_search=ef_search,
+    )
 
 
 # --- storage: vector, halfvec and binary quantization side by side ----------------------------------------
@@ -441,14 +414,6 @@ def build_alternatives(conn: psycopg.Connection, model_id: str, dim: int, facts:
         facts["bq_index_s"] = time.perf_counter() - started
         facts["bq_index"] = relation_sizes(conn, BQ_INDEX, BQ_INDEX)[1]
     conn.autocommit = False
-
-
-def relation_sizes(conn: psycopg.Connection, table: str, index: str) -> tuple[int, int]:
-    row = conn.execute(
-        "SELECT pg_table_size(%s::regclass), pg_relation_size(%s::regclass)", (table, index)
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
 
 
 def binary_rows(url: str, corpus: TenantCorpus, *, model_id: str, queries: int = 100) -> list[list[str]]:

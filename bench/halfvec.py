@@ -23,7 +23,7 @@ import psycopg
 from pgvector.psycopg import register_vector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _corpus import clustered_vectors  # noqa: E402
+from _corpus import clustered_vectors, relation_sizes  # noqa: E402
 
 from imagesearch.local.postgres import LOCAL_SERVER_SETTINGS, EmbeddedPostgres  # noqa: E402
 
@@ -54,11 +54,7 @@ def build(conn: psycopg.Connection, kind: str, vectors: np.ndarray) -> float:
 
 
 def sizes(conn: psycopg.Connection, kind: str) -> tuple[int, int]:
-    row = conn.execute(
-        "SELECT pg_table_size(%s::regclass), pg_relation_size(%s::regclass)", (f"t_{kind}", f"t_{kind}_hnsw")
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+    return relation_sizes(conn, f"t_{kind}", f"t_{kind}_hnsw")
 
 
 def search(

