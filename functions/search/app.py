@@ -36,7 +36,7 @@ app = create_app("imagesearch search")
 
 # The common case skips FastAPI's request handling (http/lean.py); its errors are FastAPI's, as before.
 @lean_post(app, "/search", response_model=SearchResponse, tags=["search"])
-def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) -> Response:
+async def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) -> Response:
     """Hybrid (default), vector or keyword search by text, by a stored image, or both."""
     query, filters, interpreted = understood(body.query, body.filters, parse=body.parse)
     plan = plan_search(
@@ -54,7 +54,7 @@ def search(body: SearchRequest, tenant: TenantDep, service: SearchServiceDep) ->
         diversity=body.diversity,
         collapse=body.collapse == "duplicates",
     )
-    response = service.search(tenant, plan, cursor=body.cursor)
+    response = await service.asearch(tenant, plan, cursor=body.cursor)  # the read awaited, no thread hop
     if interpreted is not None:
         response.interpreted = interpreted
     return json_response(response)

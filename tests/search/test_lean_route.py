@@ -226,11 +226,11 @@ def test_a_database_outage_is_the_same_problem(
     from imagesearch.errors import DatabaseUnavailable
     from imagesearch.runtime import get_runtime
 
-    def down(*args: Any, **kwargs: Any) -> Any:
+    async def down(*args: Any, **kwargs: Any) -> Any:
         raise DatabaseUnavailable("the database is unavailable, please retry")
 
     client.post("/search", json={"query": "red circle"})  # the model record, cached
-    monkeypatch.setattr(get_runtime().search.db, "read", down)
+    monkeypatch.setattr(get_runtime().search.db, "aread", down)
     lean, full = both_ways(client, monkeypatch, lambda c: c.post("/search", json={"query": "red circle"}))
     assert lean.status_code == 503
     assert lean.headers["retry-after"]
@@ -242,10 +242,10 @@ def test_an_unexpected_error_is_the_same_500(
 ) -> None:
     from imagesearch.runtime import get_runtime
 
-    def broken(*args: Any, **kwargs: Any) -> Any:
+    async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(get_runtime().search, "search", broken)
+    monkeypatch.setattr(get_runtime().search, "asearch", broken)
     lean, full = both_ways(client, monkeypatch, lambda c: c.post("/search", json={"query": "red circle"}))
     assert lean.status_code == 500
     same_answer(lean, full)

@@ -8,11 +8,13 @@ tenant's search then costs several times more)."""
 from __future__ import annotations
 
 import tempfile
+from typing import Any
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from support.gallery import AddImages
+from support.live import run_async
 
 from imagesearch.db import Database
 from imagesearch.runtime import get_runtime
@@ -55,9 +57,9 @@ def round_trips(trace: str) -> int:
 def test_a_search_is_one_round_trip(
     client: TestClient, one_connection: Database, body: dict[str, object]
 ) -> None:
-    client.post("/search", json=body)  # warm: the model record, the query vector
-    with one_connection.connection() as conn:
-        pgconn = conn.pgconn
+    client.post("/search", json=body)  # warm: the model record, the query vector, the connection
+    (conn,) = one_connection.reads.idle()  # POST /search reads on the event loop (Database.aread)
+    pgconn = conn.pgconn
     with tempfile.NamedTemporaryFile("w+") as out:
         pgconn.trace(out.fileno())
         pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
@@ -76,12 +78,18 @@ def test_searches_leave_no_prepared_statement_and_no_session_setting(
     for i in range(30):
         body = {"query": f"{COLORS[i % 6]} circle", "mode": ["vector", "hybrid"][i % 2]}
         assert client.post("/search", json=body).status_code == 200
-    with one_connection.connection() as conn:
-        prepared = conn.execute("SELECT name, generic_plans FROM pg_prepared_statements").fetchall()
-        ef_search = conn.execute("SELECT current_setting('hnsw.ef_search', true)").fetchone()
+    (conn,) = one_connection.reads.idle()  # the session every search read on (Database.aread)
+    prepared, ef_search = run_async(_session_state(conn))
     assert prepared == []  # every search planned for its own values, never as a generic plan
     # SET LOCAL ended with each search: the session is as it started (pgvector's default, or unset).
-    assert ef_search is not None and ef_search[0] in (None, "", "40")
+    assert ef_search in (None, "", "40")
+
+
+async def _session_state(conn: psycopg.AsyncConnection) -> tuple[list[Any], str | None]:
+    """The session's prepared statements and its hnsw.ef_search."""
+    prepared = await (await conn.execute("SELECT name, generic_plans FROM pg_prepared_statements")).fetchall()
+    row = await (await conn.execute("SELECT current_setting('hnsw.ef_search', true)")).fetchone()
+    return prepared, row[0] if row else None
 
 
 def test_settings_travel_with_the_statement_and_end_with_it(one_connection: Database) -> None:

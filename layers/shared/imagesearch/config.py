@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     database_iam_auth: bool = False
     db_pool_min: Annotated[int, Field(ge=0, le=100)] = 0
     db_pool_max: Annotated[int, Field(ge=1, le=200)] = 2
+    # POST /search awaits its statement in the event loop on async connections of its own, up to
+    # db_pool_max more (db/aio.py); off, it reads on the pool above from a worker thread. Lambda turns it
+    # off: one request at a time needs no second connection (docs/deploy.md, "Connections").
+    db_async_reads: bool = True
     # A pooled connection idle longer than this is pinged before use: after a Lambda thaw it may be dead.
     db_idle_check_seconds: Annotated[float, Field(ge=0)] = 30.0
     db_connect_timeout: Annotated[float, Field(gt=0, le=120)] = 5.0

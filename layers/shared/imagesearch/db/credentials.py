@@ -20,6 +20,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from imagesearch import sigv4
+from imagesearch.concurrency import in_thread
 from imagesearch.config import Settings
 from imagesearch.errors import DatabaseUnavailable
 from imagesearch.logs import logger
@@ -155,3 +156,21 @@ def retrying_connection_class(source: ConnectionSource) -> type[psycopg.Connecti
             return super().connect(source.url(), **{**kwargs, **source.connect_kwargs()})
 
     return Connection
+
+
+async def connect_async(source: ConnectionSource, kwargs: dict[str, Any]) -> psycopg.AsyncConnection:
+    """An async connection from `source`, retried once with re-read credentials as `retrying_connection_class`
+    does. The URL and token are made on a worker thread: reading a secret or signing a token may block."""
+
+    def target() -> tuple[str, dict[str, Any]]:
+        return source.url(), {**kwargs, **source.connect_kwargs()}
+
+    url, connect_kwargs = await in_thread(target)
+    try:
+        return await psycopg.AsyncConnection.connect(url, **connect_kwargs)
+    except psycopg.OperationalError as e:
+        if not is_authentication_failure(e) or not await in_thread(source.refresh):
+            raise
+    logger.warning("the database refused the credentials: connecting again with the secret's new value")
+    url, connect_kwargs = await in_thread(target)
+    return await psycopg.AsyncConnection.connect(url, **connect_kwargs)

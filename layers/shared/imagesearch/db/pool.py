@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from time import monotonic
 from typing import Any
 
 import psycopg
 import psycopg_pool
-from pgvector.psycopg import register_vector
+from pgvector.psycopg import register_vector, register_vector_async
 from psycopg import sql
 from psycopg.abc import Params
-from psycopg.rows import RowFactory
+from psycopg.rows import AsyncRowFactory, RowFactory
 
+from imagesearch.concurrency import in_thread
 from imagesearch.config import Settings
-from imagesearch.db.credentials import ConnectionSource, connection_source, retrying_connection_class
+from imagesearch.db.aio import AsyncReads
+from imagesearch.db.credentials import (
+    ConnectionSource,
+    connect_async,
+    connection_source,
+    retrying_connection_class,
+)
 from imagesearch.db.migrate import SCHEMA_REVISION
 from imagesearch.errors import DatabaseUnavailable, SchemaOutdated
 from imagesearch.logs import logger
@@ -27,6 +35,17 @@ HNSW_MAX_SCAN_TUPLES = 20_000
 # The settings a query may carry (`Database.read`): pgvector's query-time knobs.
 QUERY_SETTINGS = ("hnsw.ef_search", "hnsw.iterative_scan", "hnsw.max_scan_tuples")
 STATEMENT_TIMEOUT = "statement_timeout"
+# What a new session starts with for those settings and for statement_timeout (`Database._configure`).
+_SESSION_VALUES = (
+    "SELECT "
+    + ", ".join("current_setting(%s, true)" for _ in QUERY_SETTINGS)
+    + ", (SELECT setting FROM pg_settings WHERE name = 'statement_timeout')"
+)
+_SCHEMA_REVISION = (
+    "SELECT CASE WHEN to_regclass('alembic_version') IS NULL THEN NULL "
+    "ELSE (SELECT max(version_num) FROM alembic_version) END"
+)
+_MISSING_VECTOR = "the vector extension is missing: run `imagesearch migrate`"
 
 
 class _IdleCheck:
@@ -60,6 +79,7 @@ class Database:
         idle_check_seconds: float = 30.0,
         connect_timeout: float = 5.0,
         statement_timeout_ms: int = 15_000,
+        async_reads: bool = True,
         name: str = "imagesearch",
         required_schema: str | None = None,
     ) -> None:
@@ -68,7 +88,8 @@ class Database:
         # Checked on the first connection, and again on every later one until it passes (a migration that
         # runs after the deploy is picked up without a restart).
         self._required_schema = required_schema
-        self._session_values: weakref.WeakKeyDictionary[psycopg.Connection, dict[str, str | None]] = (
+        # Keyed by connection, sync or async.
+        self._session_values: weakref.WeakKeyDictionary[Any, dict[str, str | None]] = (
             weakref.WeakKeyDictionary()
         )
         self._idle = _IdleCheck(idle_check_seconds)
@@ -90,6 +111,16 @@ class Database:
             "timeout": connect_timeout,
         }
         self._pool: psycopg_pool.ConnectionPool | None = None
+        # Reads awaited in an event loop (`aread`): as many connections again as the sync pool, at most;
+        # none without `async_reads` (every `aread` is then `read` on a worker thread).
+        self._reads = AsyncReads(
+            self._connect_async, max_size=max_size if async_reads else 0, max_idle_seconds=idle_check_seconds
+        )
+
+    @property
+    def reads(self) -> AsyncReads:
+        """The async connections of `aread`."""
+        return self._reads
 
     @property
     def url(self) -> str:
@@ -105,25 +136,40 @@ class Database:
             register_vector(conn)
         except psycopg.ProgrammingError:
             # Not migrated yet: a pool that refuses every connection would only say "unavailable".
-            logger.warning("the vector extension is missing: run `imagesearch migrate`")
+            logger.warning(_MISSING_VECTOR)
             conn.rollback()
         # What the session starts with (role, database or server defaults) for the settings a query may
         # carry and for statement_timeout: only those that differ are sent, with each transaction (`read`,
         # `connection`). Read, never SET: no session state that a transaction-pooling proxy (RDS Proxy,
         # PgBouncer) would have to pin, or would leak to another client's transaction.
-        row = conn.execute(
-            "SELECT "
-            + ", ".join("current_setting(%s, true)" for _ in QUERY_SETTINGS)
-            + ", (SELECT setting FROM pg_settings WHERE name = 'statement_timeout')",
-            QUERY_SETTINGS,
-        ).fetchone()
-        values = dict(zip(QUERY_SETTINGS, row or (), strict=False))
-        values[STATEMENT_TIMEOUT] = row[-1] if row else None
-        self._session_values[conn] = values
+        self._remember_session(conn, conn.execute(_SESSION_VALUES, QUERY_SETTINGS).fetchone())
         conn.commit()
         # Statements run on their own (one round trip each); `connection` opens a transaction around its
         # block, `read` none.
         conn.autocommit = True
+
+    async def _connect_async(self) -> psycopg.AsyncConnection:
+        """A new connection for `aread`, made and set up as `_configure` sets up the sync pool's."""
+        conn = await connect_async(self._source, self._pool_args["connect_kwargs"])
+        try:
+            try:
+                await register_vector_async(conn)
+            except psycopg.ProgrammingError:
+                logger.warning(_MISSING_VECTOR)
+                await conn.rollback()
+            cursor = await conn.execute(_SESSION_VALUES, QUERY_SETTINGS)
+            self._remember_session(conn, await cursor.fetchone())
+            await conn.commit()
+            await conn.set_autocommit(True)
+        except BaseException:
+            conn.pgconn.finish()
+            raise
+        return conn
+
+    def _remember_session(self, conn: Any, row: tuple[Any, ...] | None) -> None:
+        values = dict(zip(QUERY_SETTINGS, row or (), strict=False))
+        values[STATEMENT_TIMEOUT] = row[-1] if row else None
+        self._session_values[conn] = values
 
     def _open_pool(self) -> psycopg_pool.ConnectionPool:
         """The pool, opened on first use; after close() a new one (holders of this object keep working)."""
@@ -174,7 +220,7 @@ class Database:
                 raise
             conn.execute("COMMIT")
 
-    def _changed(self, conn: psycopg.Connection, settings: Mapping[str, str] | None) -> dict[str, str]:
+    def _changed(self, conn: Any, settings: Mapping[str, str] | None) -> dict[str, str]:
         """`settings` plus this pool's statement_timeout, less those the session already starts with."""
         known = self._session_values.get(conn, {})
         wanted = {**(settings or {}), STATEMENT_TIMEOUT: str(int(self._statement_timeout_ms))}
@@ -212,7 +258,52 @@ class Database:
                         conn.execute("ROLLBACK")  # not expected after the Sync; never leave one open
                 return cur.fetchall()
 
-    def _set_config(self, conn: psycopg.Connection, changed: Mapping[str, str]) -> bytes:
+    async def aread(
+        self,
+        query: str | bytes | sql.SQL | sql.Composed,
+        params: Params | None = None,
+        *,
+        settings: Mapping[str, str] | None = None,
+        row_factory: AsyncRowFactory[Any] | None = None,
+    ) -> list[Any]:
+        """`read`, awaited in the caller's event loop on an async connection: no worker thread carries the
+        statement (db/aio.py says why). The same single round trip, settings and faults; when every async
+        connection is busy, `read` on a worker thread."""
+        try:
+            async with self._reads.connection() as conn:
+                if conn is None:
+                    read = functools.partial(
+                        self.read,
+                        query,
+                        params,
+                        settings=settings,
+                        row_factory=row_factory,  # type: ignore[arg-type]  # the same callables
+                    )
+                    return await in_thread(read)
+                if self._required_schema is not None:
+                    cursor = await conn.execute(_SCHEMA_REVISION)
+                    self._schema_checked((await cursor.fetchone() or (None,))[0], self._required_schema)
+                changed = self._changed(conn, settings)
+                acursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
+                async with acursor as cur:
+                    if not changed:
+                        await cur.execute(query, params)
+                        return await cur.fetchall()
+                    try:
+                        async with conn.pipeline():
+                            await cur.execute(self._set_config(conn, changed))
+                            await cur.execute(query, params)
+                    finally:
+                        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                            await conn.execute("ROLLBACK")  # as in `read`
+                    return await cur.fetchall()
+        except (psycopg.OperationalError, psycopg.errors.InternalError_) as e:
+            fault = self._fault(e, self._reads.discard_idle)
+            if fault is e:
+                raise
+            raise fault from e
+
+    def _set_config(self, conn: Any, changed: Mapping[str, str]) -> bytes:
         """`SELECT set_config(name, value, true), ...` for `changed`, its values quoted as literals: the
         same few combinations every time (the strategies' settings), so each is composed once and psycopg
         has no parameters to convert and send (about 50 us a read)."""
@@ -242,29 +333,38 @@ class Database:
                     yield conn
                 finally:
                     self._idle.reset(conn)  # returned now: the idle check counts from here
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as e:
-            if not isinstance(e, psycopg.errors.QueryCanceled):
-                # After a database restart every idle connection is dead: drop them all now rather than
-                # failing one request per stale connection.
-                pool.check()
-            # QueryCanceled (statement_timeout) is an OperationalError too: a 503 is right for it as well.
-            raise DatabaseUnavailable("the database is unavailable, please retry") from e
-        except psycopg.errors.InternalError_ as e:
-            if "cache lookup failed for type" not in str(e):
+        except (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg.errors.InternalError_) as e:
+            fault = self._fault(e, pool.check)
+            if fault is e:
                 raise
+            raise fault from e
+
+    def _fault(self, error: Exception, discard_idle: Callable[[], None]) -> Exception:
+        """What a read that failed with `error` raises: DatabaseUnavailable for the database's faults (after
+        `discard_idle` when the server went away), `error` itself for the rest."""
+        if isinstance(error, psycopg.errors.InternalError_):
+            if "cache lookup failed for type" not in str(error):
+                return error
             # A type this pool's connections know by OID was dropped and made again (an in-place restore,
             # `pg_restore --clean`, recreates `vector`): start over with connections that look it up anew.
-            logger.warning("a database type changed under the pool: reconnecting", extra={"error": str(e)})
+            logger.warning(
+                "a database type changed under the pool: reconnecting", extra={"error": str(error)}
+            )
             self.close()
-            raise DatabaseUnavailable("the database schema changed, please retry") from e
+            return DatabaseUnavailable("the database schema changed, please retry")
+        if not isinstance(error, psycopg.errors.QueryCanceled):
+            # After a database restart every idle connection is dead: drop them all now rather than failing
+            # one request per stale connection.
+            discard_idle()
+        # QueryCanceled (statement_timeout) is an OperationalError too: a 503 is right for it as well.
+        return DatabaseUnavailable("the database is unavailable, please retry")
 
     def _check_schema(self, conn: psycopg.Connection, required: str) -> None:
         """SchemaOutdated unless the database is migrated at least to `required` (revisions are numbered)."""
-        row = conn.execute(
-            "SELECT CASE WHEN to_regclass('alembic_version') IS NULL THEN NULL "
-            "ELSE (SELECT max(version_num) FROM alembic_version) END"
-        ).fetchone()
-        current = row[0] if row else None
+        row = conn.execute(_SCHEMA_REVISION).fetchone()
+        self._schema_checked(row[0] if row else None, required)
+
+    def _schema_checked(self, current: str | None, required: str) -> None:
         if current is not None and current >= required:
             self._required_schema = None
             return
@@ -291,6 +391,7 @@ class Database:
         """Close the pool's connections; the next use opens a new pool."""
         with self._lock:
             pool, self._pool = self._pool, None
+        self._reads.close()
         if pool is not None:
             pool.close()
 
@@ -318,6 +419,7 @@ def database_from_settings(settings: Settings, *, role: str = "primary") -> Data
         idle_check_seconds=settings.db_idle_check_seconds,
         connect_timeout=settings.db_connect_timeout,
         statement_timeout_ms=settings.db_statement_timeout_ms,
+        async_reads=settings.db_async_reads,
         name=f"imagesearch-{role}",
         required_schema=SCHEMA_REVISION,
     )

@@ -27,6 +27,10 @@ class QueryCache:
         self.hits = 0
         self.misses = 0
 
+    def contains(self, model_id: str, text: str) -> bool:
+        """Whether `get` would answer from the cache (not counted as a hit or a miss)."""
+        return (model_id, normalise_query(text)) in self._items
+
     def get(self, model: EmbeddingModel, text: str) -> np.ndarray:
         key = (model.model_id, normalise_query(text))
         with self._lock:

@@ -154,6 +154,15 @@ class ModelRegistry:
         self._active = (now, record)
         return record
 
+    def record_in_memory(self, model_id: str | None) -> ModelRecord | None:
+        """What `record(model_id)` (`active()` for None) returns, when that needs no database read; else None
+        (the search path then reads it on a worker thread, SearchService.asearch)."""
+        cached = self._active
+        if cached is None or time.monotonic() - cached[0] >= self.active_ttl_seconds:
+            return None
+        record = cached[1]
+        return record if model_id is None or model_id == record.id else None
+
     def record(self, model_id: str) -> ModelRecord:
         """The record of `model_id` (ModelUnavailable when this deployment has no such model)."""
         if model_id == self.active().id:
@@ -174,6 +183,10 @@ class ModelRegistry:
                 f"model {record.id} has no bundle this function can load; deploy it with MODEL_URI/MODEL_DIR"
             )
         return self._load(record.bundle_uri)
+
+    def text_cached(self, record: ModelRecord, text: str) -> bool:
+        """Whether `text_vector(record, text)` comes from the query cache, without the text tower."""
+        return self.cache.contains(record.id, text)
 
     def text_vector(self, record: ModelRecord, text: str) -> np.ndarray:
         """The query embedding of `text` under `record`'s model, from the cache when it was asked before."""

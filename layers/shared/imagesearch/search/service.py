@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from dataclasses import dataclass, replace
@@ -13,6 +14,7 @@ import numpy as np
 from psycopg.rows import dict_row
 
 from imagesearch.auth.tenant import Tenant
+from imagesearch.concurrency import in_thread
 from imagesearch.config import SearchStrategy
 from imagesearch.db import Database, embeddings
 from imagesearch.db.model_records import ModelRecord
@@ -99,6 +101,40 @@ class Ranked:
     cut: list[dict[str, Any]] | None = None
 
 
+def _text_to_embed(plan: SearchPlan) -> str | None:
+    """The text whose embedding `plan`'s statement needs; None when it needs no query vector or has one (an
+    uploaded picture's, a stored image's, the examples')."""
+    if (
+        not plan.uses_vectors
+        or plan.uses_stored_vector
+        or plan.query_vector is not None
+        or plan.examples is not None
+    ):
+        return None
+    assert plan.text is not None  # a plan has text, an image or a vector
+    return plan.text
+
+
+def _ranked(plan: SearchPlan, rows: list[dict[str, Any]]) -> Ranked:
+    """A statement's rows as hits, and the facets and cut-off that ride on them."""
+    first = rows[0] if rows else {}
+    # The facets ride on one row (as text: parsed once, search/sql.py).
+    facets = None
+    if plan.facets:
+        facets = next((row["facets"] for row in rows if row["facets"] is not None), "{}")
+    return Ranked(
+        hits=[Hit(row["id"], float(row["score"]), row) for row in rows if row["id"] is not None],
+        facets=json.loads(facets) if facets is not None else None,
+        cut=first.get("cut"),
+    )
+
+
+def _unmatched_example(ranked: Ranked, plan: SearchPlan) -> bool:
+    """A first page by a stored image that found nothing: `_check_query_image` says why, when it is the
+    example's fault."""
+    return not ranked.hits and plan.query_image is not None and plan.after is None
+
+
 class SearchService:
     """Runs searches for one tenant at a time against the search database."""
 
@@ -125,19 +161,76 @@ class SearchService:
         return vector
 
     def search(self, tenant: Tenant, plan: SearchPlan, *, cursor: str | None = None) -> SearchResponse:
+        return self._search(tenant, plan, cursor, self._sampled(plan, cursor))
+
+    async def asearch(self, tenant: Tenant, plan: SearchPlan, *, cursor: str | None = None) -> SearchResponse:
+        """`search` for an async route: the statement is awaited in the event loop (`Database.aread`), with
+        no worker thread, when nothing else in the search may block. Otherwise the search runs on a worker
+        thread: all of it when a shadow comparison is sampled or the model's record is due to be read
+        again, the statement's making when the text tower must embed the query (a text not in the cache).
+        """
+        shadow = self._sampled(plan, cursor)
+        record = None if shadow is not None else self.models.record_in_memory(self.strategy.model_id)
+        if record is None:
+            return await in_thread(functools.partial(self._search, tenant, plan, cursor, shadow))
+        started = time.perf_counter()
+        plan, fingerprint = self._paged(plan, record, cursor)
+        text = _text_to_embed(plan)
+        if text is not None and not self.models.text_cached(record, text):
+            query = await in_thread(functools.partial(self.query, tenant, plan, self.strategy, record=record))
+        else:
+            query = self.query(tenant, plan, self.strategy, record=record)
+        with tracer.span("database"):
+            rows = await self.db.aread(
+                query.sql, query.params, settings=self._settings(query, self.strategy), row_factory=dict_row
+            )
+        ranked = _ranked(plan, rows)
+        live_ms = (time.perf_counter() - started) * 1000
+        if _unmatched_example(ranked, plan):
+            await in_thread(functools.partial(self._check_query_image, tenant, plan, record))
+        return self._answer(tenant, plan, record, fingerprint, ranked, started, live_ms, None, None)
+
+    def _search(
+        self, tenant: Tenant, plan: SearchPlan, cursor: str | None, shadow: ShadowRunner | None
+    ) -> SearchResponse:
         started = time.perf_counter()
         record = self.model_for(self.strategy)
-        fingerprint = plan.fingerprint(record.id)
-        if cursor is not None:
-            plan = replace(plan, after=decode_cursor(cursor, fingerprint))
-        # Shadow mode samples first pages only; the candidate runs while the live query does.
-        shadow = self.shadow if plan.after is None and self.shadow and self.shadow.sampled() else None
+        plan, fingerprint = self._paged(plan, record, cursor)
+        # The candidate runs while the live query does.
         candidate = shadow.start(self._candidate(tenant, plan, shadow.candidate)) if shadow else None
         ranked = self.execute(tenant, plan, self.strategy, record=record)
         live_ms = (time.perf_counter() - started) * 1000
+        if _unmatched_example(ranked, plan):
+            self._check_query_image(tenant, plan, record)
+        return self._answer(tenant, plan, record, fingerprint, ranked, started, live_ms, shadow, candidate)
+
+    def _sampled(self, plan: SearchPlan, cursor: str | None) -> ShadowRunner | None:
+        """The shadow runner when this search is sampled for a comparison (first pages only)."""
+        if cursor is None and plan.after is None and self.shadow and self.shadow.sampled():
+            return self.shadow
+        return None
+
+    def _paged(self, plan: SearchPlan, record: ModelRecord, cursor: str | None) -> tuple[SearchPlan, str]:
+        """`plan` from the cursor's position on, and the fingerprint the page's cursor carries."""
+        fingerprint = plan.fingerprint(record.id)
+        if cursor is not None:
+            plan = replace(plan, after=decode_cursor(cursor, fingerprint))
+        return plan, fingerprint
+
+    def _answer(
+        self,
+        tenant: Tenant,
+        plan: SearchPlan,
+        record: ModelRecord,
+        fingerprint: str,
+        ranked: Ranked,
+        started: float,
+        live_ms: float,
+        shadow: ShadowRunner | None,
+        candidate: Any,
+    ) -> SearchResponse:
+        """The response to `plan` from the statement's `ranked` rows (and the shadow comparison, if any)."""
         hits = ranked.hits
-        if not hits and plan.query_image is not None and plan.after is None:
-            self._check_query_image(tenant, plan.query_image, record)
         if plan.pooled:  # a page of the re-ordered pool; the cursor holds the position after it
             start = plan.pool_start
             hits = self._reorder(hits, plan, record.dim)
@@ -188,20 +281,16 @@ class SearchService:
     ) -> Ranked:
         """Run `plan`'s one statement: its hits, and the facets and cut-off that come on its rows."""
         query = self.query(tenant, plan, strategy, record=record)
-        # One round trip: the strategy's HNSW settings travel with the statement (db.pool.Database.read).
-        settings = hnsw_settings(strategy.effective_ef_search) if query.uses_vector_index else None
         with tracer.span("database"):
-            rows = self.db.read(query.sql, query.params, settings=settings, row_factory=dict_row)
-        first = rows[0] if rows else {}
-        # The facets ride on one row (as text: parsed once, search/sql.py).
-        facets = None
-        if plan.facets:
-            facets = next((row["facets"] for row in rows if row["facets"] is not None), "{}")
-        return Ranked(
-            hits=[Hit(row["id"], float(row["score"]), row) for row in rows if row["id"] is not None],
-            facets=json.loads(facets) if facets is not None else None,
-            cut=first.get("cut"),
-        )
+            rows = self.db.read(
+                query.sql, query.params, settings=self._settings(query, strategy), row_factory=dict_row
+            )
+        return _ranked(plan, rows)
+
+    @staticmethod
+    def _settings(query: SearchQuery, strategy: SearchStrategy) -> dict[str, str] | None:
+        """One round trip: the strategy's HNSW settings travel with the statement (db.pool.Database.read)."""
+        return hnsw_settings(strategy.effective_ef_search) if query.uses_vector_index else None
 
     def query(
         self, tenant: Tenant, plan: SearchPlan, strategy: SearchStrategy, *, record: ModelRecord | None = None
@@ -213,16 +302,12 @@ class SearchService:
 
     def query_vector(self, plan: SearchPlan, record: ModelRecord) -> np.ndarray | None:
         """The plan's query embedding under `record`'s model; None when a stored vector or keywords alone
-        answer it."""
-        if not plan.uses_vectors or plan.uses_stored_vector:
-            return None
-        if plan.query_vector is not None:
-            return plan.query_vector
-        if plan.examples is not None:
-            return None  # the examples' vectors travel as parameters
-        assert plan.text is not None  # a plan has text, an image or a vector
+        answer it, or the examples' vectors (they travel as parameters)."""
+        text = _text_to_embed(plan)
+        if text is None:
+            return plan.query_vector if plan.uses_vectors and not plan.uses_stored_vector else None
         with tracer.span("model"):  # the text tower, or the query cache
-            return self.models.text_vector(record, plan.text)
+            return self.models.text_vector(record, text)
 
     def model_for(self, strategy: SearchStrategy) -> ModelRecord:
         return self.models.record(strategy.model_id) if strategy.model_id else self.models.active()
@@ -234,8 +319,10 @@ class SearchService:
             return lambda: remote_ranking(strategy, plan)
         return lambda: [hit.id for hit in self.run(tenant, plan, strategy)][: plan.limit]
 
-    def _check_query_image(self, tenant: Tenant, image_id: UUID, record: ModelRecord) -> None:
+    def _check_query_image(self, tenant: Tenant, plan: SearchPlan, record: ModelRecord) -> None:
         """Only when a query by example found nothing: say why, if it is the example's fault."""
+        image_id = plan.query_image
+        assert image_id is not None  # _unmatched_example
         with self.db.connection() as conn:
             image = repository.get(conn, tenant.id, image_id)
             embedded = image is not None and embeddings.exists(conn, image_id, record.id)

@@ -1,0 +1,175 @@
+"""Reads awaited in an event loop (`Database.aread`): the same rows, settings and faults as `read`, on async
+connections that any event loop may use, and the sync pool on a thread when they are all busy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from support.live import run_async
+
+from imagesearch.db import Database
+from imagesearch.errors import DatabaseUnavailable
+from imagesearch.local.postgres import EPHEMERAL_SERVER_SETTINGS, EmbeddedPostgres
+
+PID = "SELECT pg_backend_pid()"
+SETTINGS = "SELECT current_setting('hnsw.ef_search', true), current_setting('statement_timeout')"
+
+
+def aread(db: Database, query: str, params: Any = None, **kwargs: Any) -> list[Any]:
+    """`db.aread` in an event loop of its own (each call a new one; the thread's loop left alone)."""
+    return run_async(db.aread(query, params, **kwargs))
+
+
+@pytest.fixture
+def database(database_url: str) -> Any:
+    db = Database(database_url, max_size=1, statement_timeout_ms=5000)
+    yield db
+    db.close()
+
+
+def test_rows_and_vectors_are_those_of_read(database: Database) -> None:
+    vector = np.array([1.5, -2.0, 3.0], dtype=np.float32)
+    query = "SELECT %s::vector, %s::text, g FROM generate_series(1, 3) g"
+    assert aread(database, query, (vector, "é ☃")) == database.read(query, (vector, "é ☃"))
+    assert aread(database, query, (vector, "x"))[0][0].to_numpy().tolist() == [1.5, -2.0, 3.0]
+
+
+def test_settings_hold_for_the_statement_and_end_with_it(database: Database) -> None:
+    rows = aread(database, SETTINGS, settings={"hnsw.ef_search": "123"})
+    assert rows == [("123", "5s")]  # the pool's statement_timeout travels too
+    ef_search, timeout = aread(database, SETTINGS)[0]
+    assert ef_search in (None, "", "40")  # unset, an empty placeholder or pgvector's default: not 123
+    assert timeout == "5s"  # sent again with each statement, never left in the session
+    (conn,) = database.reads.idle()
+    after = run_async(_session_timeout(conn))
+    assert after != "5s"
+
+
+async def _session_timeout(conn: psycopg.AsyncConnection) -> str:
+    cursor = await conn.execute("SELECT current_setting('statement_timeout')")
+    row = await cursor.fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_one_connection_serves_one_event_loop_after_another(database: Database) -> None:
+    first = aread(database, PID)
+    assert aread(database, PID) == first  # a new loop, the same session: no reconnect per loop
+    assert database.reads.size == 1
+    with database.connection() as conn:  # the sync pool is another session
+        assert conn.execute(PID).fetchall() != first
+
+
+def test_busy_connections_send_the_read_to_the_sync_pool(database: Database) -> None:
+    async def while_held() -> tuple[list[Any], list[Any]]:
+        async with database.reads.connection() as held:
+            assert held is not None
+            cursor = await held.execute(PID)
+            held_pid = await cursor.fetchall()
+            return held_pid, await database.aread(PID)  # max_size 1: this one cannot wait for it
+
+    held_pid, read_pid = run_async(while_held())
+    with database.connection() as conn:
+        sync_pid = conn.execute(PID).fetchall()
+    assert read_pid != held_pid
+    assert read_pid == sync_pid  # read on the sync pool's connection
+    assert database.reads.size == 1
+
+
+def test_a_statement_timeout_is_unavailable_and_the_connection_stays(database_url: str) -> None:
+    database = Database(database_url, max_size=1, statement_timeout_ms=100)
+    try:
+        first = aread(database, PID)
+        with pytest.raises(DatabaseUnavailable):
+            aread(database, "SELECT pg_sleep(2)")
+        assert aread(database, PID) == first  # cancelled, not broken: kept
+    finally:
+        database.close()
+
+
+def test_a_connection_that_died_while_idle_is_replaced_before_use(database_url: str) -> None:
+    database = Database(database_url, max_size=1, idle_check_seconds=0)
+    try:
+        ((pid,),) = aread(database, PID)
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        ((new_pid,),) = aread(database, PID)  # checked before use (idle past 0 s): no error
+        assert new_pid != pid
+        assert database.reads.size == 1
+    finally:
+        database.close()
+
+
+def test_close_ends_idle_connections_and_held_ones_when_they_come_back(database_url: str) -> None:
+    database = Database(database_url, max_size=2)
+
+    async def scenario() -> tuple[psycopg.AsyncConnection, psycopg.AsyncConnection]:
+        await database.aread(PID)
+        (idle,) = database.reads.idle()
+        async with database.reads.connection() as held:
+            assert held is idle
+            async with database.reads.connection() as second:
+                assert second is not None and second is not held
+            database.close()
+            assert second.closed and database.reads.size == 1
+            assert held is not None and not held.closed  # in use: closed when it comes back
+        return held, second
+
+    held, second = run_async(scenario())
+    assert held.closed and database.reads.size == 0
+    assert aread(database, "SELECT 1") == [(1,)]  # a closed Database serves on new connections
+    database.close()
+
+
+def test_unreachable_database_is_unavailable_not_a_hang(tmp_path) -> None:
+    database = Database(f"postgresql://postgres@/nowhere?host={tmp_path}", connect_timeout=1)
+    with pytest.raises(DatabaseUnavailable):
+        aread(database, "SELECT 1")
+    assert database.reads.size == 0
+    database.close()
+
+
+def test_reads_recover_after_the_database_restarts(tmp_path) -> None:
+    server = EmbeddedPostgres(tmp_path / "pg", server_settings=EPHEMERAL_SERVER_SETTINGS)
+    server.start()
+    try:
+        # No check before use: the read itself meets the dead connection.
+        database = Database(server.url("postgres"), max_size=2, idle_check_seconds=3600, connect_timeout=2)
+        assert aread(database, "SELECT 1") == [(1,)]
+
+        server.stop()
+        with pytest.raises(DatabaseUnavailable):
+            aread(database, "SELECT 1")
+
+        server.start()
+        assert aread(database, "SELECT 1") == [(1,)]  # the dead connection was dropped, a new one made
+        assert database.reads.size == 1
+        database.close()
+    finally:
+        server.stop()
+
+
+def test_a_vector_type_made_again_is_unavailable_once_then_works(
+    postgres: EmbeddedPostgres,
+) -> None:
+    postgres.drop_database("retyped_async")
+    url = postgres.ensure_database("retyped_async")
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("CREATE EXTENSION vector")
+    database = Database(url, max_size=1)
+    vector = np.array([1.0, 2.0, 3.0], dtype=np.float32)
+    try:
+        aread(database, "SELECT %s::vector", (vector,))
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("DROP EXTENSION vector")
+            admin.execute("CREATE EXTENSION vector")
+        with pytest.raises(DatabaseUnavailable):
+            aread(database, "SELECT %s::vector", (vector,))
+        ((row,),) = aread(database, "SELECT %s::vector", (vector,))
+        assert row.to_numpy().tolist() == [1.0, 2.0, 3.0]
+    finally:
+        database.close()
+        postgres.drop_database("retyped_async")
