@@ -2,11 +2,13 @@
 
     git worktree add /tmp/before REV
     .venv/bin/python bench/search_ab.py --other /tmp/before [--size 10000] [--rounds 6] [--seconds 5]
+        [--workers 1]
 
 For a change that should cost nothing per request (a refactoring), where bench/search.py's ratios against
-pgbench move by more between runs than the change could. Both apps run under uvicorn, one worker each, as
-bench/search.py starts them (the other checkout's package and its bench/_search_server.py), against one
-PostgreSQL with one corpus, the text model bypassed. Each round drives hybrid POST /search with wrk through
+pgbench move by more between runs than the change could. Both apps run under uvicorn, one worker each
+unless --workers says otherwise (bench/search.py runs two), as bench/search.py starts them (the other
+checkout's package and its bench/_search_server.py), against one PostgreSQL with one corpus, the text model
+bypassed. Each round drives hybrid POST /search with wrk through
 one app, then the other (the order swapped every round, so drift of the machine hits both), at each
 concurrency; the table gives the medians over rounds of throughput, latency and the app's CPU time per
 request, and the other checkout's figures as ratios of this one's (1.00: the same).
@@ -37,8 +39,8 @@ def main() -> int:
     parser.add_argument("--concurrency", default="1,4")
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--ef-search", type=int, default=200)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of each app")
     args = parser.parse_args()
-    args.workers = 1
     levels = [int(c) for c in args.concurrency.split(",")]
     apps = {"this": None, "other": args.other.resolve()}
 
@@ -84,7 +86,10 @@ def main() -> int:
                     f"{cpu / this[3]:.2f}",
                 ]
             )
-    print(f"\n{args.size:,} images, {args.rounds} rounds of {args.seconds:g} s; other = {args.other}")
+    print(
+        f"\n{args.size:,} images, {args.rounds} rounds of {args.seconds:g} s, "
+        f"{args.workers} uvicorn worker(s) per app; other = {args.other}"
+    )
     headers = ["app", "conc", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "req/s vs this", "p50 vs this"]
     print(format_table([*headers, "CPU vs this"], rows))
     return 0

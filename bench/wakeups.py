@@ -7,7 +7,9 @@
    server, the loop and the wake-ups cost with no app logic at all; the difference between the two rows is
    the cost of crossing to a thread and back (what `Database.aread` saves, docs/search.md).
 2. A psycopg client's CPU per statement, `SELECT 1` against `SELECT pg_sleep(0.007)`, sync and async
-   (uvloop), on an embedded PostgreSQL: what the wait itself costs the client.
+   (uvloop), on an embedded PostgreSQL: what the wait itself costs the client. Then the 7 ms statement
+   pipelined after a set_config statement, as `Database.read` and `aread` send a search with its
+   settings: what the pipeline adds to one plain statement.
 
 Medians of the rounds; CPU is process time (user + system).
 """
@@ -50,11 +52,21 @@ def main() -> int:
                 ]
             )
     with tempfile.TemporaryDirectory() as tmp, migrated_database(Path(tmp), "wakeups") as url:
-        for statement in ("SELECT 1", "SELECT pg_sleep(0.007)"):
-            sync = [client_cpu(url, statement, args.statements) for _ in range(args.rounds)]
-            aio = [uvloop.run(async_client_cpu(url, statement, args.statements)) for _ in range(args.rounds)]
-            rows.append([f"psycopg client, {statement}, sync", "1", "-", f"{statistics.median(sync):.0f}"])
-            rows.append([f"psycopg client, {statement}, async", "1", "-", f"{statistics.median(aio):.0f}"])
+        sleep = "SELECT pg_sleep(0.007)"
+        for name, statement, piped in (
+            ("SELECT 1", "SELECT 1", False),
+            (sleep, sleep, False),
+            (f"set_config + {sleep} pipelined", sleep, True),
+        ):
+            sync = [client_cpu(url, statement, args.statements, piped=piped) for _ in range(args.rounds)]
+            aio = [
+                uvloop.run(async_client_cpu(url, statement, args.statements, piped=piped))
+                for _ in range(args.rounds)
+            ]
+            for kind, samples_us in (("sync", sync), ("async", aio)):
+                rows.append(
+                    [f"psycopg client, {name}, {kind}", "1", "-", f"{statistics.median(samples_us):.0f}"]
+                )
     print(format_table(["what", "conc", "req/s", "CPU us per request"], rows))
     return 0
 
@@ -74,21 +86,40 @@ def server_cpu(wait: str, concurrency: int, args: argparse.Namespace) -> list[tu
     return samples
 
 
-def client_cpu(url: str, statement: str, count: int) -> float:
+SETTING = "SELECT set_config('statement_timeout', '15000', true)"
+
+
+def client_cpu(url: str, statement: str, count: int, *, piped: bool = False) -> float:
+    """CPU us per run of `statement` (with `piped`: after SETTING, in one pipeline, as Database.read)."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(statement)
         started = time.process_time()
         for _ in range(count):
-            conn.execute(statement).fetchall()
+            with conn.cursor() as cur:
+                if piped:
+                    with conn.pipeline():
+                        cur.execute(SETTING)
+                        cur.execute(statement)
+                else:
+                    cur.execute(statement)
+                cur.fetchall()
         return (time.process_time() - started) * 1e6 / count
 
 
-async def async_client_cpu(url: str, statement: str, count: int) -> float:
+async def async_client_cpu(url: str, statement: str, count: int, *, piped: bool = False) -> float:
+    """`client_cpu` on an async connection (as Database.aread)."""
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await conn.execute(statement)
         started = time.process_time()
         for _ in range(count):
-            await (await conn.execute(statement)).fetchall()
+            async with conn.cursor() as cur:
+                if piped:
+                    async with conn.pipeline():
+                        await cur.execute(SETTING)
+                        await cur.execute(statement)
+                else:
+                    await cur.execute(statement)
+                await cur.fetchall()
         return (time.process_time() - started) * 1e6 / count
 
 
