@@ -63,6 +63,20 @@ def test_one_connection_serves_one_event_loop_after_another(database: Database) 
         assert conn.execute(PID).fetchall() != first
 
 
+def test_without_async_reads_every_read_is_the_sync_pools(database_url: str) -> None:
+    """IMAGESEARCH_DB_ASYNC_READS=false (Lambda): no connection besides the pool's one."""
+    database = Database(database_url, max_size=1, async_reads=False)
+    try:
+        rows = aread(database, SETTINGS, settings={"hnsw.ef_search": "77"})
+        assert rows[0][0] == "77"
+        read_pid = aread(database, PID)
+        with database.connection() as conn:
+            assert read_pid == conn.execute(PID).fetchall()  # the pool's one connection
+        assert database.reads.size == 0
+    finally:
+        database.close()
+
+
 def test_busy_connections_send_the_read_to_the_sync_pool(database: Database) -> None:
     async def while_held() -> tuple[list[Any], list[Any]]:
         async with database.reads.connection() as held:

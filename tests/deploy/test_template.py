@@ -633,6 +633,10 @@ def test_reserved_concurrency_is_a_parameter_and_the_defaults_fit_the_connection
     assert webhooks == 1
     containers += webhooks
     assert containers <= BUDGET_MAX_CONNECTIONS * parameter_default(cfn, "ProxyMaxConnectionsPercent") / 100
+    # one connection per search container: POST /search reads on it (from a worker thread), not on an
+    # event-loop connection of its own (db/aio.py), which would be a second one
+    search = environment(cfn, "SearchFunction")
+    assert (search["IMAGESEARCH_DB_POOL_MAX"], search["IMAGESEARCH_DB_ASYNC_READS"]) == ("1", "false")
 
 
 def test_a_replica_comes_from_a_url_or_a_secret_not_both(cfn: dict[str, Any]) -> None:

@@ -101,7 +101,8 @@ class AsyncReads:
                     with self._lock:
                         self._size -= 1
                     raise
-                self._made_in[conn] = generation
+                with self._lock:
+                    self._made_in[conn] = generation
                 return conn
             if returned_at is not None and monotonic() - returned_at < self._max_idle:
                 return conn
@@ -113,16 +114,15 @@ class AsyncReads:
             return conn
 
     def _return(self, conn: psycopg.AsyncConnection) -> None:
-        reusable = (
-            not conn.closed
-            and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-            and self._made_in.get(conn) == self._generation
-        )
-        if not reusable:
-            self._drop(conn)
-            return
         with self._lock:
-            self._idle.append((conn, monotonic()))
+            if (
+                not conn.closed
+                and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                and self._made_in.get(conn) == self._generation
+            ):
+                self._idle.append((conn, monotonic()))
+                return
+        self._drop(conn)
 
     def _drop(self, conn: psycopg.AsyncConnection) -> None:
         with self._lock:
