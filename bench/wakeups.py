@@ -9,7 +9,8 @@
 2. A psycopg client's CPU per statement, `SELECT 1` against `SELECT pg_sleep(0.007)`, sync and async
    (uvloop), on an embedded PostgreSQL: what the wait itself costs the client. Then the 7 ms statement
    pipelined after a set_config statement, as `Database.read` and `aread` send a search with its
-   settings: what the pipeline adds to one plain statement.
+   settings: what the pipeline adds to one plain statement. Last, waits of 1, 15 and 30 ms: what a longer
+   wait costs the client.
 
 Medians of the rounds; CPU is process time (user + system).
 """
@@ -67,6 +68,13 @@ def main() -> int:
                 rows.append(
                     [f"psycopg client, {name}, {kind}", "1", "-", f"{statistics.median(samples_us):.0f}"]
                 )
+        # One poll, one send and one recv a statement (strace), however long it waits: what grows with
+        # the wait is what the machine charges for being woken from it.
+        for ms in (1, 15, 30):
+            statement = f"SELECT pg_sleep({ms / 1000})"
+            count = max(50, args.statements * 7 // ms)
+            sync = [client_cpu(url, statement, count) for _ in range(args.rounds)]
+            rows.append([f"psycopg client, {statement}, sync", "1", "-", f"{statistics.median(sync):.0f}"])
     print(format_table(["what", "conc", "req/s", "CPU us per request"], rows))
     return 0
 
