@@ -1,5 +1,6 @@
 """Reads awaited in an event loop (`Database.aread`): the same rows, settings and faults as `read`, on async
-connections that any event loop may use, and the sync pool on a thread when they are all busy."""
+connections that any event loop may use, and the sync pool on a thread when they are all busy. (An
+unreachable server and a restart: tests/test_db_pool.py, for both kinds of connection.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from support.live import run_async
 
 from imagesearch.db import Database
 from imagesearch.errors import DatabaseUnavailable
-from imagesearch.local.postgres import EPHEMERAL_SERVER_SETTINGS, EmbeddedPostgres
+from imagesearch.local.postgres import EmbeddedPostgres
 
 PID = "SELECT pg_backend_pid()"
 SETTINGS = "SELECT current_setting('hnsw.ef_search', true), current_setting('statement_timeout')"
@@ -136,34 +137,6 @@ def test_close_ends_idle_connections_and_held_ones_when_they_come_back(database_
     assert held.closed and database.reads.size == 0
     assert aread(database, "SELECT 1") == [(1,)]  # a closed Database serves on new connections
     database.close()
-
-
-def test_unreachable_database_is_unavailable_not_a_hang(tmp_path) -> None:
-    database = Database(f"postgresql://postgres@/nowhere?host={tmp_path}", connect_timeout=1)
-    with pytest.raises(DatabaseUnavailable):
-        aread(database, "SELECT 1")
-    assert database.reads.size == 0
-    database.close()
-
-
-def test_reads_recover_after_the_database_restarts(tmp_path) -> None:
-    server = EmbeddedPostgres(tmp_path / "pg", server_settings=EPHEMERAL_SERVER_SETTINGS)
-    server.start()
-    try:
-        # No check before use: the read itself meets the dead connection.
-        database = Database(server.url("postgres"), max_size=2, idle_check_seconds=3600, connect_timeout=2)
-        assert aread(database, "SELECT 1") == [(1,)]
-
-        server.stop()
-        with pytest.raises(DatabaseUnavailable):
-            aread(database, "SELECT 1")
-
-        server.start()
-        assert aread(database, "SELECT 1") == [(1,)]  # the dead connection was dropped, a new one made
-        assert database.reads.size == 1
-        database.close()
-    finally:
-        server.stop()
 
 
 def test_a_vector_type_made_again_is_unavailable_once_then_works(

@@ -1,10 +1,14 @@
-"""The pool: lazy, pgvector-aware, and it survives a database restart."""
+"""The pool: lazy, pgvector-aware, and it survives a database restart (its sync connections and the async
+ones of `Database.aread`)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import psycopg
 import pytest
+from support.live import run_async
 
 from imagesearch.db import Database
 from imagesearch.errors import DatabaseUnavailable
@@ -29,26 +33,48 @@ def test_numpy_arrays_are_sent_and_read_as_vectors(db: Database) -> None:
     assert row[0].to_numpy().tolist() == [1.5, -2.0, 3.0]
 
 
-def test_unreachable_database_is_a_503_error_not_a_hang(tmp_path) -> None:
+def ping(database: Database) -> None:
+    database.ping()
+
+
+def aping(database: Database) -> None:
+    """A read awaited in an event loop (Database.aread: its async connections)."""
+    assert run_async(database.aread("SELECT 1")) == [(1,)]
+
+
+@pytest.mark.parametrize("read", [ping, aping], ids=["sync", "async"])
+def test_unreachable_database_is_a_503_error_not_a_hang(tmp_path, read: Callable[[Database], None]) -> None:
     database = Database(f"postgresql://postgres@/nowhere?host={tmp_path}", connect_timeout=1)
     with pytest.raises(DatabaseUnavailable):
-        database.ping()
+        read(database)
+    assert database.reads.size == 0
     database.close()
 
 
-def test_pool_recovers_after_the_database_restarts(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("read", "idle_check_seconds"),
+    # async: no check before use, so the read itself meets the dead connection and drops the idle ones
+    [(ping, 0), (aping, 3600)],
+    ids=["sync", "async"],
+)
+def test_pool_recovers_after_the_database_restarts(
+    tmp_path, read: Callable[[Database], None], idle_check_seconds: float
+) -> None:
     server = EmbeddedPostgres(tmp_path / "pg", server_settings=EPHEMERAL_SERVER_SETTINGS)
     server.start()
     try:
-        database = Database(server.url("postgres"), max_size=2, idle_check_seconds=0, connect_timeout=2)
-        database.ping()
+        database = Database(
+            server.url("postgres"), max_size=2, idle_check_seconds=idle_check_seconds, connect_timeout=2
+        )
+        read(database)
 
         server.stop()
         with pytest.raises(DatabaseUnavailable):
-            database.ping()
+            read(database)
 
         server.start()
-        database.ping()  # no restart of the app: the pool replaced its dead connections
+        read(database)  # no restart of the app: the pool replaced its dead connections
+        assert database.reads.size <= 1
         database.close()
     finally:
         server.stop()
