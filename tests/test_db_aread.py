@@ -1,6 +1,7 @@
 """Reads awaited in an event loop (`Database.aread`): the same rows, settings and faults as `read`, on async
 connections that any event loop may use, and the sync pool on a thread when they are all busy. (An
-unreachable server and a restart: tests/test_db_pool.py, for both kinds of connection.)"""
+unreachable server, a restart and a recreated `vector` type: tests/test_db_pool.py, for both kinds of
+connection.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from support.live import run_async
 
 from imagesearch.db import Database
 from imagesearch.errors import DatabaseUnavailable
-from imagesearch.local.postgres import EmbeddedPostgres
 
 PID = "SELECT pg_backend_pid()"
 SETTINGS = "SELECT current_setting('hnsw.ef_search', true), current_setting('statement_timeout')"
@@ -137,26 +137,3 @@ def test_close_ends_idle_connections_and_held_ones_when_they_come_back(database_
     assert held.closed and database.reads.size == 0
     assert aread(database, "SELECT 1") == [(1,)]  # a closed Database serves on new connections
     database.close()
-
-
-def test_a_vector_type_made_again_is_unavailable_once_then_works(
-    postgres: EmbeddedPostgres,
-) -> None:
-    postgres.drop_database("retyped_async")
-    url = postgres.ensure_database("retyped_async")
-    with psycopg.connect(url, autocommit=True) as admin:
-        admin.execute("CREATE EXTENSION vector")
-    database = Database(url, max_size=1)
-    vector = np.array([1.0, 2.0, 3.0], dtype=np.float32)
-    try:
-        aread(database, "SELECT %s::vector", (vector,))
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute("DROP EXTENSION vector")
-            admin.execute("CREATE EXTENSION vector")
-        with pytest.raises(DatabaseUnavailable):
-            aread(database, "SELECT %s::vector", (vector,))
-        ((row,),) = aread(database, "SELECT %s::vector", (vector,))
-        assert row.to_numpy().tolist() == [1.0, 2.0, 3.0]
-    finally:
-        database.close()
-        postgres.drop_database("retyped_async")

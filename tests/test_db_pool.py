@@ -92,7 +92,22 @@ def test_settings_that_need_a_server_start_are_applied_by_start(tmp_path) -> Non
         server.stop()
 
 
-def test_a_vector_type_recreated_under_the_pool_is_a_503_then_works(postgres: EmbeddedPostgres) -> None:
+def select_vector(database: Database, vector: np.ndarray) -> list[float]:
+    with database.connection() as conn:
+        row = conn.execute("SELECT %s::vector", (vector,)).fetchone()
+    assert row is not None
+    return list(row[0].to_numpy().tolist())
+
+
+def aselect_vector(database: Database, vector: np.ndarray) -> list[float]:
+    ((value,),) = run_async(database.aread("SELECT %s::vector", (vector,)))
+    return list(value.to_numpy().tolist())
+
+
+@pytest.mark.parametrize("select", [select_vector, aselect_vector], ids=["sync", "async"])
+def test_a_vector_type_recreated_under_the_pool_is_a_503_then_works(
+    postgres: EmbeddedPostgres, select: Callable[[Database, np.ndarray], list[float]]
+) -> None:
     """An in-place restore (`pg_restore --clean`) drops and recreates the `vector` type under a new OID:
     connections that cached the old one fail. That is a 503 once, never a 500, and the pool starts over."""
     postgres.drop_database("retyped")
@@ -102,16 +117,13 @@ def test_a_vector_type_recreated_under_the_pool_is_a_503_then_works(postgres: Em
     database = Database(url, max_size=2)
     vector = np.array([1.0, 2.0, 3.0], dtype=np.float32)
     try:
-        with database.connection() as conn:
-            conn.execute("SELECT %s::vector", (vector,))
+        select(database, vector)
         with psycopg.connect(url, autocommit=True) as admin:
             admin.execute("DROP EXTENSION vector")
             admin.execute("CREATE EXTENSION vector")
-        with pytest.raises(DatabaseUnavailable), database.connection() as conn:
-            conn.execute("SELECT %s::vector", (vector,))
-        with database.connection() as conn:
-            row = conn.execute("SELECT %s::vector", (vector,)).fetchone()
-        assert row is not None and row[0].to_numpy().tolist() == [1.0, 2.0, 3.0]
+        with pytest.raises(DatabaseUnavailable):
+            select(database, vector)
+        assert select(database, vector) == [1.0, 2.0, 3.0]
     finally:
         database.close()
         postgres.drop_database("retyped")
