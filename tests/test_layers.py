@@ -20,7 +20,7 @@ FUNCTIONS_DIR = REPO_ROOT / "functions"
 # Lowest first. A module may import its own package and anything on a lower rank; packages that share a
 # rank are peers and do not import each other.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"imagesearch", "errors", "logs", "tables", "observability"}),
+    ("foundation", {"imagesearch", "errors", "logs", "tables", "observability", "concurrency"}),
     ("settings and codecs", {"config", "cursors", "sigv4"}),
     ("adapters", {"db", "storage", "imaging"}),
     ("image metadata", {"exif", "enrichment"}),
