@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 from support.gallery import AddImages
 
 from imagesearch.config import AuthMode, Settings
@@ -195,8 +196,14 @@ def test_a_dependency_override_is_honoured(client: TestClient, gallery: None) ->
     assert response.json()["detail"] == "internal error"
 
 
+class SyncBody(BaseModel):
+    """The body of the sync endpoint a lean route refuses (at module level, where FastAPI resolves it)."""
+
+    limit: int
+
+
 def test_a_route_of_another_shape_is_refused() -> None:
-    from fastapi import FastAPI, Request
+    from fastapi import FastAPI, Request, Response
 
     from imagesearch.http.lean import lean_post
 
@@ -206,6 +213,12 @@ def test_a_route_of_another_shape_is_refused() -> None:
         @lean_post(app, "/odd")
         def odd(request: Request, limit: int) -> None:
             return None
+
+    with pytest.raises(TypeError, match="async"):
+
+        @lean_post(app, "/sync")
+        def sync(body: SyncBody) -> Response:  # a sync endpoint: it would need the worker-thread hop
+            return Response()
 
 
 def test_the_lean_path_skips_the_router(

@@ -12,8 +12,10 @@ app's exception handlers as they would from FastAPI's handler.
 
 It serves endpoints of one shape, checked when the route is made: one body parameter (a pydantic model),
 dependencies that are `async def` without sub-dependencies or parameters of their own other than the
-Request, and an endpoint that returns a Response. `LeanDispatch` (below) sends such requests to the route
-before the router. FastAPI's own telemetry (OpenTelemetry, when a provider is set) does not see them.
+Request, and an `async def` endpoint that returns a Response (a sync one would cost the worker-thread
+hop this route exists to avoid; the endpoint hands blocking work to a thread itself). `LeanDispatch`
+(below) sends such requests to the route before the router. FastAPI's own telemetry (OpenTelemetry, when
+a provider is set) does not see them.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from imagesearch.concurrency import in_thread
 from imagesearch.http.limits import refusal
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
@@ -60,6 +61,8 @@ class LeanJsonRoute(APIRoute):
         model = field.field_info.annotation
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             raise TypeError(f"{path}: the body of a lean route is a pydantic model")
+        if not inspect.iscoroutinefunction(endpoint):
+            raise TypeError(f"{path}: the endpoint of a lean route is async")
         for dependency in dependant.dependencies:
             if (
                 dependency.dependencies
@@ -79,7 +82,6 @@ class LeanJsonRoute(APIRoute):
             for d in dependant.dependencies
             if d.name is not None and d.call is not None
         ]
-        self._endpoint_is_async = inspect.iscoroutinefunction(endpoint)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.answer(scope, receive, send, fallback=functools.partial(APIRoute.handle, self))
@@ -104,10 +106,7 @@ class LeanJsonRoute(APIRoute):
         values: dict[str, Any] = {self._body_name: data}
         for name, call, request_param in self._dependencies:
             values[name] = await (call(**{request_param: request}) if request_param else call())
-        if self._endpoint_is_async:
-            response = await self.endpoint(**values)
-        else:
-            response = await in_thread(functools.partial(self.endpoint, **values))
+        response = await self.endpoint(**values)
         if not isinstance(response, Response):
             raise TypeError(f"{self.path}: a lean route's endpoint returns a Response")
         await response(scope, replay, send)
