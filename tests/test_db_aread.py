@@ -5,11 +5,13 @@ connection.)"""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import numpy as np
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 from support.live import run_async
 
 from imagesearch.db import Database
@@ -36,6 +38,65 @@ def test_rows_and_vectors_are_those_of_read(database: Database) -> None:
     query = "SELECT %s::vector, %s::text, g FROM generate_series(1, 3) g"
     assert aread(database, query, (vector, "é ☃")) == database.read(query, (vector, "é ☃"))
     assert aread(database, query, (vector, "x"))[0][0].to_numpy().tolist() == [1.5, -2.0, 3.0]
+
+
+def test_dict_rows_are_those_of_read_with_dict_row(database: Database) -> None:
+    """The search path's rows: uuids, times, text arrays, floats and NULLs as dicts by column name."""
+    query = (
+        "SELECT gen_random_uuid() IS NOT NULL AS made, %s::uuid AS id, %s::timestamptz AS at, "
+        "%s::text[] AS tags, %s::float8 AS score, NULL::text AS missing, g AS n FROM generate_series(1, 3) g"
+    )
+    params = ("5d249cd0-51d5-eb48-0000-000000001dcc", "2024-05-01T12:30:00+02:00", ["a b", "é"], 0.859405)
+    rows = aread(database, query, params, dicts=True)
+    assert rows == database.read(query, params, row_factory=dict_row)
+    assert [row["n"] for row in rows] == [1, 2, 3]
+    assert rows[0]["tags"] == ["a b", "é"] and rows[0]["missing"] is None
+    assert aread(database, "SELECT 1 AS one, 2 AS two") == [(1, 2)]  # tuples unless asked
+
+
+@pytest.mark.parametrize("settings", [None, {"hnsw.ef_search": "50"}], ids=["alone", "with settings"])
+def test_an_error_is_reads_error_and_the_connection_serves_the_next_read(
+    database: Database, settings: dict[str, str] | None
+) -> None:
+    """With or without settings in front of it (a pipeline, or the statement alone), a failing statement
+    raises the error `read` raises, and leaves its connection in order for the next read."""
+    first = aread(database, PID)
+    for query, error in (
+        ("SELECT 1 / %s", psycopg.errors.DivisionByZero),
+        ("SELEC 1", psycopg.errors.SyntaxError),
+    ):
+        params = (0,) if "%s" in query else None
+        with pytest.raises(error):
+            database.read(query, params, settings=settings)
+        with pytest.raises(error):
+            aread(database, query, params, settings=settings)
+        assert aread(database, PID, settings=settings) == first  # the same session, out of the pipeline
+    (conn,) = database.reads.idle()
+    assert conn.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+
+
+def test_a_setting_the_server_refuses_fails_the_read_not_the_connection(database: Database) -> None:
+    first = aread(database, PID)
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        aread(database, "SELECT 1", settings={"work_mem": "-5"})
+    assert aread(database, PID) == first
+
+
+def test_a_read_cancelled_while_it_waits_closes_its_connection(database: Database) -> None:
+    """A cancelled task leaves its connection mid-statement: it is closed, and the next read gets another."""
+
+    async def cancelled() -> None:
+        task = asyncio.ensure_future(database.aread("SELECT pg_sleep(5)"))
+        await asyncio.sleep(0.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    ((pid,),) = aread(database, PID)
+    run_async(cancelled())
+    assert database.reads.size == 0 and database.reads.idle() == []
+    ((new_pid,),) = aread(database, PID)
+    assert new_pid != pid
 
 
 def test_settings_hold_for_the_statement_and_end_with_it(database: Database) -> None:

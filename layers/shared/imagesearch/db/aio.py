@@ -60,14 +60,14 @@ class AsyncReads:
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection | None]:
         """A connection for one read (None when all are busy); kept for the next read when it comes back idle
         and in good order, closed otherwise."""
-        conn = await self._checkout()
+        conn = await self.checkout()
         if conn is None:
             yield None
             return
         try:
             yield conn
         finally:
-            self._return(conn)
+            self.release(conn)
 
     def discard_idle(self) -> None:
         """Close the idle connections (after a read found the server gone: they are most likely dead too)."""
@@ -83,7 +83,8 @@ class AsyncReads:
             self._generation += 1
         self.discard_idle()
 
-    async def _checkout(self) -> psycopg.AsyncConnection | None:
+    async def checkout(self) -> psycopg.AsyncConnection | None:
+        """`connection()` without a context manager (the search path's read): `release` it after use."""
         while True:
             with self._lock:
                 if self._idle:
@@ -113,11 +114,12 @@ class AsyncReads:
                 continue
             return conn
 
-    def _return(self, conn: psycopg.AsyncConnection) -> None:
+    def release(self, conn: psycopg.AsyncConnection) -> None:
+        """Back from a `checkout`: kept for the next read when idle and in good order, closed otherwise."""
         with self._lock:
             if (
                 not conn.closed
-                and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+                and conn.pgconn.transaction_status == psycopg.pq.TransactionStatus.IDLE
                 and self._made_in.get(conn) == self._generation
             ):
                 self._idle.append((conn, monotonic()))

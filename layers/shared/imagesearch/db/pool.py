@@ -15,10 +15,11 @@ import psycopg_pool
 from pgvector.psycopg import register_vector, register_vector_async
 from psycopg import sql
 from psycopg.abc import Params
-from psycopg.rows import AsyncRowFactory, RowFactory
+from psycopg.rows import RowFactory, dict_row
 
 from imagesearch.concurrency import in_thread
 from imagesearch.config import Settings
+from imagesearch.db import wire
 from imagesearch.db.aio import AsyncReads
 from imagesearch.db.credentials import (
     ConnectionSource,
@@ -45,6 +46,7 @@ _SCHEMA_REVISION = (
     "SELECT CASE WHEN to_regclass('alembic_version') IS NULL THEN NULL "
     "ELSE (SELECT max(version_num) FROM alembic_version) END"
 )
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 _MISSING_VECTOR = "the vector extension is missing: run `imagesearch migrate`"
 
 
@@ -264,39 +266,33 @@ class Database:
         params: Params | None = None,
         *,
         settings: Mapping[str, str] | None = None,
-        row_factory: AsyncRowFactory[Any] | None = None,
+        dicts: bool = False,
     ) -> list[Any]:
         """`read`, awaited in the caller's event loop on an async connection: no worker thread carries the
-        statement (db/aio.py says why). The same single round trip, settings and faults; when every async
-        connection is busy, `read` on a worker thread."""
+        statement (db/aio.py says why), and no cursor either (db/wire.py). The same single round trip,
+        settings, values and faults; rows as tuples, or as dicts keyed by column name when `dicts` (`read`
+        with `row_factory=dict_row`). When every async connection is busy, `read` on a worker thread."""
+        reads = self._reads
         try:
-            async with self._reads.connection() as conn:
-                if conn is None:
-                    read = functools.partial(
-                        self.read,
-                        query,
-                        params,
-                        settings=settings,
-                        row_factory=row_factory,  # type: ignore[arg-type]  # the same callables
-                    )
-                    return await in_thread(read)
+            conn = await reads.checkout()
+            if conn is None:
+                read = functools.partial(
+                    self.read, query, params, settings=settings, row_factory=dict_row if dicts else None
+                )
+                return await in_thread(read)
+            try:
                 if self._required_schema is not None:
                     cursor = await conn.execute(_SCHEMA_REVISION)
                     self._schema_checked((await cursor.fetchone() or (None,))[0], self._required_schema)
                 changed = self._changed(conn, settings)
-                acursor = conn.cursor(row_factory=row_factory) if row_factory else conn.cursor()
-                async with acursor as cur:
-                    if not changed:
-                        await cur.execute(query, params)
-                        return await cur.fetchall()
-                    try:
-                        async with conn.pipeline():
-                            await cur.execute(self._set_config(conn, changed))
-                            await cur.execute(query, params)
-                    finally:
-                        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                            await conn.execute("ROLLBACK")  # as in `read`
-                    return await cur.fetchall()
+                set_config = self._set_config(conn, changed) if changed else None
+                try:
+                    return await wire.fetch(conn, query, params, set_config=set_config, dicts=dicts)
+                finally:
+                    if not conn.closed and conn.pgconn.transaction_status != _IDLE:
+                        await conn.execute("ROLLBACK")  # as in `read`
+            finally:
+                reads.release(conn)
         except (psycopg.OperationalError, psycopg.errors.InternalError_) as e:
             fault = self._fault(e, self._reads.discard_idle)
             if fault is e:

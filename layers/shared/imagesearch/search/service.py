@@ -182,7 +182,7 @@ class SearchService:
             query = self.query(tenant, plan, self.strategy, record=record)
         with tracer.span("database"):
             rows = await self.db.aread(
-                query.sql, query.params, settings=self._settings(query, self.strategy), row_factory=dict_row
+                query.sql, query.params, settings=self._settings(query, self.strategy), dicts=True
             )
         ranked = _ranked(plan, rows)
         live_ms = (time.perf_counter() - started) * 1000
