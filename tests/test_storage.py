@@ -182,3 +182,19 @@ def test_url_cache_reuses_urls_within_a_window_and_they_stay_valid(fs_storage: F
     cache.get("originals/t/2")
     cache.get("originals/t/3")
     assert len(cache._urls) == 2
+
+
+def test_url_cache_get_many_answers_each_key_as_get_does(fs_storage: FileSystemStorage) -> None:
+    """A search page's URLs in one call: in the keys' order, the cached ones reused, the others signed."""
+    from imagesearch.storage.urls import UrlCache
+
+    now = [1_000_000.0]
+    cache = UrlCache(fs_storage, expiry_seconds=600, clock=lambda: now[0])
+    cached = cache.get("originals/t/2")
+    urls = cache.get_many(["originals/t/1", "originals/t/2", "thumbnails/t/1.webp"])
+    assert urls[1] == cached  # reused within the window
+    assert urls == [cache.get(k) for k in ("originals/t/1", "originals/t/2", "thumbnails/t/1.webp")]
+    now[0] += 700  # a later window: every one signed anew
+    assert all(
+        a != b for a, b in zip(cache.get_many(["originals/t/1", "originals/t/2"]), urls[:2], strict=True)
+    )

@@ -21,6 +21,19 @@ def thumbnail_key(tenant_id: UUID, image_id: UUID) -> str:
     return f"{THUMBNAILS}{tenant_id}/{image_id}.webp"
 
 
+def thumbnail_keys(pairs: list[tuple[UUID, UUID]]) -> list[str]:
+    """`thumbnail_key` of each (tenant_id, image_id) pair: each tenant's part formatted once (a search page
+    is one tenant's)."""
+    prefixes: dict[UUID, str] = {}
+    keys = []
+    for tenant_id, image_id in pairs:
+        prefix = prefixes.get(tenant_id)
+        if prefix is None:
+            prefix = prefixes[tenant_id] = f"{THUMBNAILS}{tenant_id}/"
+        keys.append(f"{prefix}{image_id}.webp")
+    return keys
+
+
 @dataclass(frozen=True)
 class OriginalKey:
     tenant_id: UUID

@@ -47,7 +47,6 @@ def latency_mode(plan: SearchPlan) -> str:
 
 # The place as stored (images.schemas), for what the results show of it. (Not model_construct of the stored
 # fields: pydantic inspects each default factory's signature there, 0.5 ms a result.)
-_PLACE_COLUMNS = ("place_city", "place_region", "place_country", "place_country_code")
 
 
 @lru_cache(maxsize=8)
@@ -252,7 +251,12 @@ class SearchService:
                 mode=plan.mode,
                 query_key=fingerprint,
             )
-        results = [self._result(hit, plan.explain) for hit in page]
+        # The page's twenty URLs in one pass over the cache (storage/urls.py): originals, then thumbnails.
+        keys = [hit.row["storage_key"] for hit in page]
+        keys += object_keys.thumbnail_keys([(hit.row["tenant_id"], hit.id) for hit in page])
+        urls = self.urls.get_many(keys)
+        n = len(page)
+        results = [self._result(hit, plan.explain, urls[i], urls[n + i]) for i, hit in enumerate(page)]
         took_ms = (time.perf_counter() - started) * 1000
         metrics.add(SEARCH_LATENCY, took_ms, latency_mode(plan))
         response = SearchResponse(
@@ -374,7 +378,7 @@ class SearchService:
             reason=reason,
         )
 
-    def _result(self, hit: Hit, explain: bool) -> SearchResult:
+    def _result(self, hit: Hit, explain: bool, url: str, thumbnail_url: str) -> SearchResult:
         row = hit.row
         # Built unvalidated: every value comes typed from the statement's row (validation was a third of this
         # method's time); the fields passed are the ones set, so unset keys still leave the response.
@@ -385,11 +389,13 @@ class SearchService:
             filename=row["filename"],
             tags=row["tags"],
             created_at=row["created_at"],
-            url=self.urls.get(row["storage_key"]),
-            thumbnail_url=self.urls.get(object_keys.thumbnail_key(row["tenant_id"], hit.id)),
+            url=url,
+            thumbnail_url=thumbnail_url,
             taken_at=taken_at_shown(row["taken_at_local"], row["taken_at"]),
             camera=camera_name(row["camera_make"], row["camera_model"]),
-            place=place_of(*(row[k] for k in _PLACE_COLUMNS)),
+            place=place_of(
+                row["place_city"], row["place_region"], row["place_country"], row["place_country_code"]
+            ),
             auto_tags=row["auto_tags"],
         )
         if hit.duplicates is not None:

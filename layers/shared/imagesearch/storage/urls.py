@@ -34,14 +34,31 @@ class UrlCache:
 
     def get(self, key: str) -> str:
         """A presigned GET URL for `key`, valid for at least half the expiry."""
+        return self.get_many([key])[0]
+
+    def get_many(self, keys: list[str]) -> list[str]:
+        """`get` for each of `keys` (a search page's twenty): the clock read and the lock taken once."""
         now = self._clock()
         window = int(now // self.window)
+        urls: list[str | None] = []
         with self._lock:
-            cached = self._urls.get(key)
-            if cached is not None and cached[0] == window:
-                self._urls.move_to_end(key)
-                return cached[1]
+            cache = self._urls
+            for key in keys:
+                cached = cache.get(key)
+                if cached is not None and cached[0] == window:
+                    cache.move_to_end(key)
+                    urls.append(cached[1])
+                else:
+                    urls.append(None)
+        if None not in urls:
+            return urls  # type: ignore[return-value]  # every one cached
         expires_in = max(1, int((window + 2) * self.window - now))
+        for i, key in enumerate(keys):
+            if urls[i] is None:
+                urls[i] = self._sign(key, window, expires_in)
+        return urls  # type: ignore[return-value]  # every one set
+
+    def _sign(self, key: str, window: int, expires_in: int) -> str:
         url = self.storage.presigned_get(key, expires_in=expires_in)
         with self._lock:
             self._urls[key] = (window, url)
