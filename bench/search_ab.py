@@ -2,7 +2,7 @@
 
     git worktree add /tmp/before REV
     .venv/bin/python bench/search_ab.py --other /tmp/before [--size 10000] [--rounds 6] [--seconds 5]
-        [--workers 1]
+        [--workers 1] [--other-workers N]
 
 For a change that should cost nothing per request (a refactoring), where bench/search.py's ratios against
 pgbench move by more between runs than the change could. Both apps run under uvicorn, one worker each
@@ -40,6 +40,12 @@ def main() -> int:
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--ef-search", type=int, default=200)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes of each app")
+    parser.add_argument(
+        "--other-workers",
+        type=int,
+        help="the other app's worker processes, when they differ (--other .: "
+        "this checkout with another worker count)",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     apps = {"this": None, "other": args.other.resolve()}
@@ -48,7 +54,11 @@ def main() -> int:
         tmp = Path(tmp_name)
         with loaded_corpus(tmp, args.size, "ab") as (url, queries_file, bodies):
             samples: dict[tuple[str, int], list[Sample]] = {}
-            servers = {name: search_server(url, queries_file, args, checkout=p) for name, p in apps.items()}
+            other_args = argparse.Namespace(**{**vars(args), "workers": args.other_workers or args.workers})
+            servers = {
+                name: search_server(url, queries_file, other_args if name == "other" else args, checkout=p)
+                for name, p in apps.items()
+            }
             for server in servers.values():
                 server.__enter__()
                 warm(server.base, bodies)
@@ -89,6 +99,7 @@ def main() -> int:
     print(
         f"\n{args.size:,} images, {args.rounds} rounds of {args.seconds:g} s, "
         f"{args.workers} uvicorn worker(s) per app; other = {args.other}"
+        + (f" with {args.other_workers} worker(s)" if args.other_workers else "")
     )
     headers = ["app", "conc", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "req/s vs this", "p50 vs this"]
     print(format_table([*headers, "CPU vs this"], rows))

@@ -224,7 +224,7 @@ def test_a_route_of_another_shape_is_refused() -> None:
 def test_the_lean_path_skips_the_router(
     client: TestClient, gallery: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """LeanDispatch answers a plain search itself; the route's own handle (behind the router) is not used."""
+    """LeanApp answers a plain search itself; the route's own handle (behind the router) is not used."""
 
     async def unreachable(self: LeanJsonRoute, scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("went through the router")

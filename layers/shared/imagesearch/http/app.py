@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from imagesearch import __version__
 from imagesearch.http.health import router as health_router
-from imagesearch.http.lean import LeanDispatch
+from imagesearch.http.lean import LeanApp
 from imagesearch.http.limits import MAX_BODY_BYTES, refusal
 from imagesearch.http.problems import PROBLEM_RESPONSES, Problem, install_problem_handlers
 
@@ -47,10 +47,10 @@ def json_response(model: BaseModel, status_code: int = 200) -> Response:
 
 def create_app(title: str, routers: Iterable[APIRouter] = ()) -> FastAPI:
     """An app with problem+json errors, GET /health and the given routers."""
-    app = FastAPI(title=title, version=__version__, responses=PROBLEM_RESPONSES, max_body_size=MAX_BODY_BYTES)
+    # LeanApp: FastAPI, with the lean routes' plain requests answered before its middleware (http/lean.py).
+    app = LeanApp(title=title, version=__version__, responses=PROBLEM_RESPONSES, max_body_size=MAX_BODY_BYTES)
     install_problem_handlers(app)
     app.add_middleware(RequestLimits)
-    app.add_middleware(LeanDispatch, owner=app)  # outside RequestLimits; it checks the same limits
     _declare_problem_schema(app)
     app.include_router(health_router)
     for router in routers:

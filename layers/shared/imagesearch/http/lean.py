@@ -13,8 +13,8 @@ app's exception handlers as they would from FastAPI's handler.
 It serves endpoints of one shape, checked when the route is made: one body parameter (a pydantic model),
 dependencies that are `async def` without sub-dependencies or parameters of their own other than the
 Request, and an `async def` endpoint that returns a Response (a sync one would cost the worker-thread
-hop this route exists to avoid; the endpoint hands blocking work to a thread itself). `LeanDispatch`
-(below) sends such requests to the route before the router. FastAPI's own telemetry (OpenTelemetry, when
+hop this route exists to avoid; the endpoint hands blocking work to a thread itself). `LeanApp`
+(below) sends such requests to the route before FastAPI's middleware and the router. FastAPI's own telemetry (OpenTelemetry, when
 a provider is set) does not see them.
 """
 
@@ -164,38 +164,61 @@ def lean_post(app: FastAPI, path: str, **kwargs: Any) -> Callable[[Endpoint], En
     return register
 
 
-class LeanDispatch:
-    """The app's outermost middleware of its own: a POST to a LeanJsonRoute's path goes to the route
-    directly, past the request limits (checked here the same way), the router and FastAPI's per-request
-    middleware, which cost about 0.15 ms a request (docs/search.md, "Where a search's CPU goes"). Errors
-    go through the app's exception handlers, as they would behind the router; whatever the route does not
-    answer itself (a refused or bad request) goes down the whole stack as before."""
+class LeanApp(FastAPI):
+    """FastAPI, answering a POST to a LeanJsonRoute's path before anything else runs: before FastAPI's own
+    middleware (its error, telemetry and body-limit layers), the app's request limits (checked here the
+    same way), the router and the rest, which cost about 0.2 ms a request (docs/search.md, "Where a
+    search's CPU goes", "The read under the cursor"). Errors go through the app's exception handlers, as
+    they would behind the router, and an unexpected one gets the app's 500 answer, as FastAPI's
+    ServerErrorMiddleware gives it, before it is raised again for the server to log. Whatever the route
+    does not answer itself (a refused or bad request) goes down the whole stack as before."""
 
-    def __init__(self, app: ASGIApp, *, owner: FastAPI) -> None:
-        self.app = app
-        self.owner = owner
-        self._lean: dict[str, ASGIApp] | None = None
+    _lean: dict[str, ASGIApp] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
-            lean = self._routes().get(scope["path"])
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            and not self.root_path
+        ):
+            lean = self._lean_routes().get(scope["path"])
             if lean is not None and refusal(scope) is None:
-                await lean(scope, receive, send)
+                scope["app"] = self
+                await self._answer(lean, scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        await super().__call__(scope, receive, send)
 
-    def _routes(self) -> dict[str, ASGIApp]:
+    async def _answer(self, lean: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await lean(scope, receive, sending)
+        except Exception as e:
+            handler = self.exception_handlers.get(500) or self.exception_handlers.get(Exception)
+            if handler is not None and not started:
+                response = handler(Request(scope, receive), e)
+                if inspect.isawaitable(response):
+                    response = await response
+                await response(scope, receive, send)
+            raise
+
+    def _lean_routes(self) -> dict[str, ASGIApp]:
         """The lean routes by path, each behind the app's exception handlers (built on first use, when every
-        route and handler is in place)."""
+        route and handler is in place); a request the route does not answer itself goes to the whole app."""
         if self._lean is None:
-            handlers = {k: v for k, v in self.owner.exception_handlers.items() if k not in (500, Exception)}
+            handlers = {k: v for k, v in self.exception_handlers.items() if k not in (500, Exception)}
+            whole = functools.partial(FastAPI.__call__, self)
             self._lean = {
                 route.path: ExceptionMiddleware(
-                    functools.partial(route.answer, fallback=self.app),
-                    handlers=handlers,
-                    debug=self.owner.debug,
+                    functools.partial(route.answer, fallback=whole), handlers=handlers, debug=self.debug
                 )
-                for route in self.owner.router.routes
+                for route in self.router.routes
                 if isinstance(route, LeanJsonRoute) and not route.param_convertors
             }
         return self._lean
