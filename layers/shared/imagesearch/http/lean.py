@@ -14,8 +14,8 @@ It serves endpoints of one shape, checked when the route is made: one body param
 dependencies that are `async def` without sub-dependencies or parameters of their own other than the
 Request, and an `async def` endpoint that returns a Response (a sync one would cost the worker-thread
 hop this route exists to avoid; the endpoint hands blocking work to a thread itself). `LeanApp`
-(below) sends such requests to the route before FastAPI's middleware and the router. FastAPI's own telemetry (OpenTelemetry, when
-a provider is set) does not see them.
+(below) sends such requests to the route before FastAPI's middleware and the router. FastAPI's own
+telemetry (OpenTelemetry, when a provider is set) does not see them.
 """
 
 from __future__ import annotations
