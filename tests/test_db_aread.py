@@ -6,6 +6,7 @@ connection.)"""
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,29 @@ def test_a_read_cancelled_while_it_waits_closes_its_connection(database: Databas
     run_async(cancelled())
     assert database.reads.size == 0 and database.reads.idle() == []
     ((new_pid,),) = aread(database, PID)
+    assert new_pid != pid
+
+
+def test_a_connection_lost_inside_the_pipeline_is_unavailable_and_dropped(
+    database: Database, database_url: str
+) -> None:
+    """The server ends the session while a read with settings waits in its pipeline: a 503, the
+    connection closed and dropped, and the next read on a new one."""
+    ((pid,),) = aread(database, PID)
+
+    def terminate() -> None:
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+    timer = threading.Timer(0.5, terminate)
+    timer.start()
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            aread(database, "SELECT pg_sleep(3)", settings={"hnsw.ef_search": "50"})
+    finally:
+        timer.join()
+    assert database.reads.size == 0
+    ((new_pid,),) = aread(database, PID, settings={"hnsw.ef_search": "50"})
     assert new_pid != pid
 
 

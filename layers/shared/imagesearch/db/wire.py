@@ -11,8 +11,9 @@ and parameter dumpers (the C Transformer, with pgvector's adapters), its row loa
 - Rows come back as tuples or as dicts keyed by column name, the same values a cursor gives.
 - An error result raises the same psycopg error a cursor raises (QueryCanceled for a statement timeout,
   InternalError_ for a type that changed); a broken socket raises OperationalError from libpq. A read
-  interrupted while it waits (a cancelled task) closes the connection: it is in the middle of a statement,
-  and its pool drops it when it comes back closed.
+  interrupted while it waits (a cancelled task), or one that fails inside the pipeline (a connection lost
+  mid-read), closes the connection: it is in the middle of a statement, and its pool drops it when it
+  comes back closed.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 _PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
 _PIPELINE_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
+_INTERRUPTED = (asyncio.CancelledError, KeyboardInterrupt, SystemExit)
 
 
 async def fetch(
@@ -61,8 +63,11 @@ async def fetch(
             await _flush(pgconn, loop)
             results = await _pipeline_results(pgconn, loop)
             pgconn.exit_pipeline_mode()
-    except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
-        pgconn.finish()  # mid-statement: nothing can use this connection again
+    except BaseException as e:
+        # Interrupted mid-statement, or failed inside the pipeline: nothing can use this connection again
+        # (its pool drops it closed). A failure outside the pipeline left it broken already, or unused.
+        if isinstance(e, _INTERRUPTED) or pgconn.pipeline_status != pq.PipelineStatus.OFF:
+            pgconn.finish()
         raise
     encoding = tx.encoding
     for res in results:
