@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -38,8 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _lookup_model import LookupModel
-from _search_app import MODEL_ID, http_load, loaded_corpus, search_server, warm
+from _search_app import http_load, in_process_search, loaded_corpus, search_server, warm
 from psycopg.rows import dict_row
 
 from imagesearch.tables import format_table
@@ -104,32 +102,18 @@ def in_process(
     bodies: list[dict[str, Any]],
     args: argparse.Namespace,
 ) -> list[tuple[str, float]]:
-    os.environ.update(
-        {
-            "IMAGESEARCH_DATABASE_URL": url,
-            "IMAGESEARCH_STORAGE_URL": f"file://{tmp / 'storage'}",
-            "IMAGESEARCH_SEARCH_CANDIDATES": str(args.candidates),
-            "IMAGESEARCH_SEARCH_EF_SEARCH": str(args.ef_search),
-            "IMAGESEARCH_SHADOW_SAMPLE_RATE": "0.0",
-            "IMAGESEARCH_LOG_LEVEL": "WARNING",
-        }
-    )
     from http_overhead import caller
 
     from imagesearch.auth.tenant import DEFAULT_TENANT
-    from imagesearch.db.pool import hnsw_settings
     from imagesearch.http.app import json_response
     from imagesearch.local.functions import load_function
-    from imagesearch.runtime import configure
-    from imagesearch.search.plan import plan_search
     from imagesearch.search.service import _ranked
 
-    runtime = configure(configured_model=LookupModel(MODEL_ID, texts, vectors))
+    runtime, plans, queries, settings = in_process_search(
+        url, tmp, texts, vectors, candidates=args.candidates, ef_search=args.ef_search
+    )
     service, db = runtime.search, runtime.search_database
-    plans = [plan_search(query=t, image_id=None, mode="hybrid", limit=10) for t in texts]
     strategy = service.strategy
-    queries = [service.query(DEFAULT_TENANT, plan, strategy) for plan in plans]
-    settings = hnsw_settings(strategy.effective_ef_search)
     app = load_function("search").app
     record = service.model_for(strategy)
     answers = []

@@ -170,3 +170,33 @@ def loaded_corpus(tmp: Path, size: int, name: str) -> Iterator[tuple[str, Path, 
         queries_file = tmp / "queries.npz"
         np.savez(queries_file, texts=np.array(texts), vectors=query_vectors(corpus, QUERIES))
         yield url, queries_file, [{"query": t, "limit": 10} for t in texts]
+
+
+def in_process_search(
+    url: str, tmp: Path, texts: list[str], vectors: np.ndarray, *, candidates: int, ef_search: int
+) -> tuple[Any, list[Any], list[Any], dict[str, str]]:
+    """The search function's runtime in this process, configured as bench/_search_server.py configures the
+    app (the text model a lookup of `texts`), with the hybrid plans (limit 10) of `texts`, their statements
+    and the strategy's HNSW settings: (runtime, plans, queries, settings)."""
+    os.environ.update(
+        {
+            "IMAGESEARCH_DATABASE_URL": url,
+            "IMAGESEARCH_STORAGE_URL": f"file://{tmp / 'storage'}",
+            "IMAGESEARCH_SEARCH_CANDIDATES": str(candidates),
+            "IMAGESEARCH_SEARCH_EF_SEARCH": str(ef_search),
+            "IMAGESEARCH_SHADOW_SAMPLE_RATE": "0.0",
+            "IMAGESEARCH_LOG_LEVEL": "WARNING",
+        }
+    )
+    from _lookup_model import LookupModel
+
+    from imagesearch.auth.tenant import DEFAULT_TENANT
+    from imagesearch.db.pool import hnsw_settings
+    from imagesearch.runtime import configure
+    from imagesearch.search.plan import plan_search
+
+    runtime = configure(configured_model=LookupModel(MODEL_ID, texts, vectors))
+    service = runtime.search
+    plans = [plan_search(query=t, image_id=None, mode="hybrid", limit=10) for t in texts]
+    queries = [service.query(DEFAULT_TENANT, plan, service.strategy) for plan in plans]
+    return runtime, plans, queries, hnsw_settings(service.strategy.effective_ef_search)

@@ -21,7 +21,6 @@ are checked equal to the cursor's first.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -31,8 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _lookup_model import LookupModel
-from _search_app import MODEL_ID, loaded_corpus
+from _search_app import in_process_search, loaded_corpus
 
 from imagesearch.tables import format_table
 
@@ -66,30 +64,14 @@ def main() -> int:
 def measure(
     url: str, queries_file: Path, tmp: Path, args: argparse.Namespace
 ) -> list[tuple[str, float, float]]:
-    os.environ.update(
-        {
-            "IMAGESEARCH_DATABASE_URL": url,
-            "IMAGESEARCH_STORAGE_URL": f"file://{tmp / 'storage'}",
-            "IMAGESEARCH_SEARCH_CANDIDATES": "200",
-            "IMAGESEARCH_SEARCH_EF_SEARCH": "200",
-            "IMAGESEARCH_SHADOW_SAMPLE_RATE": "0.0",
-            "IMAGESEARCH_LOG_LEVEL": "WARNING",
-        }
-    )
     import uvloop
-
-    from imagesearch.auth.tenant import DEFAULT_TENANT
-    from imagesearch.db.pool import hnsw_settings
-    from imagesearch.runtime import configure
-    from imagesearch.search.plan import plan_search
 
     data = np.load(queries_file)
     texts = [str(t) for t in data["texts"]]
-    runtime = configure(configured_model=LookupModel(MODEL_ID, texts, data["vectors"]))
-    service, db = runtime.search, runtime.search_database
-    plans = [plan_search(query=t, image_id=None, mode="hybrid", limit=10) for t in texts]
-    queries = [service.query(DEFAULT_TENANT, plan, service.strategy) for plan in plans]
-    settings = hnsw_settings(service.strategy.effective_ef_search)
+    runtime, _, queries, settings = in_process_search(
+        url, tmp, texts, data["vectors"], candidates=200, ef_search=200
+    )
+    db = runtime.search_database
     return uvloop.run(_rows(url, db, queries, settings, args))
 
 

@@ -216,7 +216,7 @@ class Database:
             try:
                 yield conn
             except BaseException:
-                if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                if not conn.closed and conn.pgconn.transaction_status != _IDLE:
                     with suppress(psycopg.Error):  # a broken connection: the pool discards it
                         conn.execute("ROLLBACK")
                 raise
@@ -256,7 +256,7 @@ class Database:
                         cur.execute(self._set_config(conn, changed))
                         cur.execute(query, params)
                 finally:
-                    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    if conn.pgconn.transaction_status != _IDLE:
                         conn.execute("ROLLBACK")  # not expected after the Sync; never leave one open
                 return cur.fetchall()
 

@@ -18,7 +18,7 @@ def original_key(tenant_id: UUID, image_id: UUID) -> str:
 
 
 def thumbnail_key(tenant_id: UUID, image_id: UUID) -> str:
-    return f"{THUMBNAILS}{tenant_id}/{image_id}.webp"
+    return thumbnail_keys([(tenant_id, image_id)])[0]
 
 
 def thumbnail_keys(pairs: list[tuple[UUID, UUID]]) -> list[str]:

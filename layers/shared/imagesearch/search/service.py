@@ -45,10 +45,6 @@ def latency_mode(plan: SearchPlan) -> str:
     return plan.mode  # hybrid, vector or keyword: by text (and a stored image, when both are given)
 
 
-# The place as stored (images.schemas), for what the results show of it. (Not model_construct of the stored
-# fields: pydantic inspects each default factory's signature there, 0.5 ms a result.)
-
-
 @lru_cache(maxsize=8)
 def _unset_defaults(names: frozenset[str]) -> dict[str, Any] | None:
     """The defaults of the SearchResult fields not in `names`, as model_construct sets them; None where
@@ -393,6 +389,8 @@ class SearchService:
             thumbnail_url=thumbnail_url,
             taken_at=taken_at_shown(row["taken_at_local"], row["taken_at"]),
             camera=camera_name(row["camera_make"], row["camera_model"]),
+            # The place as stored (images.schemas). (Not model_construct of the stored fields: pydantic
+            # inspects each default factory's signature there, 0.5 ms a result.)
             place=place_of(
                 row["place_city"], row["place_region"], row["place_country"], row["place_country_code"]
             ),
