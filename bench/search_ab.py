@@ -55,19 +55,18 @@ def main() -> int:
     )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
-    apps = {"this": None, "other": None if args.reference else args.other.resolve()}
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         with loaded_corpus(tmp, args.size, "ab") as (url, queries_file, bodies):
             samples: dict[tuple[str, int], list[Sample]] = {}
             other_args = argparse.Namespace(**{**vars(args), "workers": args.other_workers or args.workers})
-            servers: dict[str, AppServer] = {
-                name: search_server(url, queries_file, other_args if name == "other" else args, checkout=p)
-                for name, p in apps.items()
-            }
+            # Each server starts its processes when made: the other app is made only when it is one.
+            servers: dict[str, AppServer] = {"this": search_server(url, queries_file, args)}
             if args.reference:
                 servers["other"] = reference_server(url, queries_file, args, tmp)
+            else:
+                servers["other"] = search_server(url, queries_file, other_args, checkout=args.other.resolve())
             for server in servers.values():
                 server.__enter__()
                 warm(server.base, bodies)
