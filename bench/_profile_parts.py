@@ -14,6 +14,9 @@ each containing the one above it:
   + JSON                               + the response's serialisation (http.app.json_response)
   the response alone                   only the answer from rows read once before: the result models, the
                                        20 URLs from the cache, the cursor, the JSON (not in the sums)
+  - (steps)                            steps of the search, each alone in a loop: the body's model, the
+                                       plan, the cursor's fingerprint, the statement and its parameters,
+                                       the response's models, URLs and cursor, their JSON (not in the sums)
   ASGI app in-process                  the search function's app called directly (no sockets): routing,
                                        validation, the tenant dependency, the thread-pool hop
   uvicorn, one worker (wrk, c=1)       the same app over HTTP (bench/_search_server.py): the server's
@@ -107,6 +110,8 @@ def in_process(
     from imagesearch.auth.tenant import DEFAULT_TENANT
     from imagesearch.http.app import json_response
     from imagesearch.local.functions import load_function
+    from imagesearch.search.plan import plan_search
+    from imagesearch.search.schemas import SearchRequest
     from imagesearch.search.service import _ranked
 
     runtime, plans, queries, settings = in_process_search(
@@ -128,6 +133,11 @@ def in_process(
             service._answer(DEFAULT_TENANT, plan, record, fingerprint, ranked, 0.0, 0.0, None, None)
         )
 
+    def answer_alone(i: int) -> Any:
+        plan, fingerprint, ranked = answers[i]
+        return service._answer(DEFAULT_TENANT, plan, record, fingerprint, ranked, 0.0, 0.0, None, None)
+
+    answered = [answer_alone(i) for i in range(len(answers))]
     calls = [caller(app, "/search", json.dumps(body).encode()) for body in bodies]
 
     def statement_alone(i: int) -> Any:
@@ -144,6 +154,19 @@ def in_process(
         ("SearchService.search", lambda i: service.search(DEFAULT_TENANT, plans[i])),
         ("+ JSON", lambda i: json_response(service.search(DEFAULT_TENANT, plans[i]))),
         ("the response alone (not in the sums)", response_alone),
+        # Steps of the search alone, each in a loop (not in the sums either).
+        ("- the body's model (not in the sums)", lambda i: SearchRequest.model_validate(bodies[i])),
+        (
+            "- the plan (not in the sums)",
+            lambda i: plan_search(query=texts[i], image_id=None, mode="hybrid", limit=10),
+        ),
+        ("- the cursor's fingerprint (not in the sums)", lambda i: plans[i].fingerprint(record.id)),
+        (
+            "- the statement and its parameters (not in the sums)",
+            lambda i: service.query(DEFAULT_TENANT, plans[i], strategy, record=record),
+        ),
+        ("- the response's models, URLs, cursor (not in the sums)", answer_alone),
+        ("- their JSON (not in the sums)", lambda i: json_response(answered[i])),
     ]
 
     async def asgi() -> float:

@@ -1,6 +1,6 @@
 """Search path speed: HNSW recall, and POST /search through the app against the SQL floor (pgbench).
 
-    .venv/bin/python bench/search.py [--sizes 10000,100000] [--seconds 15] [--text-model DIR]
+    .venv/bin/python bench/search.py [--sizes 10000,100000] [--seconds 15] [--text-model DIR] [--no-reference]
 
 For each corpus size (clustered 512-d vectors and captions, see _corpus.py, loaded with COPY into an
 embedded PostgreSQL of its own):
@@ -10,7 +10,10 @@ embedded PostgreSQL of its own):
   3. the floor: the same SQL statements (psycopg's, with the values inlined) driven by pgbench at the same
      concurrency, each parsed and planned as the app's are (-M extended); plus, for reference, -M prepared,
      which plans each of the fixed queries once and replays it (no client with new queries can do that);
-  4. the app again with a real text model (ViT-B-32 int8, random weights, or --text-model) behind the
+  4. the compiled reference (bench/reference/, Go: bench/_reference.py) on the same statements at the same
+     levels, after a check that it answers each query as the app does; a last table gives the app's CPU,
+     throughput, added p50 and memory against it (--no-reference leaves it out);
+  5. the app again with a real text model (ViT-B-32 int8, random weights, or --text-model) behind the
      query cache (warm after the first round of queries), and with every query new (the text tower runs
      for each request) at concurrency 1 and 4.
 Ratios app/floor are from the same run; absolute numbers are not comparable across runs on this machine.
