@@ -63,7 +63,7 @@ def main() -> int:
             text=True,
             check=True,
         ).stdout
-    cpu_us = usage.cpu_seconds * 1e6 / max(1, result.requests)
+    cpu_us = usage.us_per_request(result.requests)
     shares = [(m.group(2), float(m.group(1))) for m in map(SHARE.match, report.splitlines()) if m]
     log(f"{result.requests} requests, {result.throughput:.0f} req/s, {cpu_us / 1000:.2f} ms CPU per request")
     rows = [[name, f"{share:.1f}%", f"{share / 100 * cpu_us:.0f}"] for name, share in shares if share >= 0.5]

@@ -92,7 +92,7 @@ def measure(url: str, queries_file: Path, tmp: Path, args: argparse.Namespace) -
         for _ in range(args.rounds):
             with server.measure() as usage:
                 result = http_load(f"{server.base}/search", bodies, concurrency=1, seconds=args.seconds)
-            samples.append(usage.cpu_seconds * 1e6 / max(1, result.requests))
+            samples.append(usage.us_per_request(result.requests))
     rows.append(("uvicorn, one worker (wrk, c=1)", statistics.median(samples)))
     return rows
 

@@ -103,7 +103,7 @@ def main() -> int:
                 if spy.returncode != 0:
                     log(spy.stderr.read().decode() if spy.stderr else "py-spy failed")
                     return 1
-            cpu_us = usage.cpu_seconds * 1e6 / max(1, result.requests)
+            cpu_us = usage.us_per_request(result.requests)
             counts: Counter[str] = Counter()
             for line in raw.read_text().splitlines():
                 stack, _, n = line.rpartition(" ")

@@ -44,6 +44,10 @@ class Usage:
     cpu_seconds: float = 0.0
     rss_mb: float = 0.0
 
+    def us_per_request(self, requests: int) -> float:
+        """The CPU time per request of a load level that made `requests`, in microseconds."""
+        return self.cpu_seconds * 1e6 / max(1, requests)
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -219,8 +219,8 @@ def versus(
 ) -> list[str]:
     """One row of the app against the compiled reference at one load level."""
     (a, a_usage), (r, r_usage) = app, ref
-    a_cpu = a_usage.cpu_seconds * 1000 / max(1, a.requests)
-    r_cpu = r_usage.cpu_seconds * 1000 / max(1, r.requests)
+    a_cpu = a_usage.us_per_request(a.requests) / 1000
+    r_cpu = r_usage.us_per_request(r.requests) / 1000
     floor_p50 = floor.percentile(50)
     return [
         f"{size:,}",
@@ -241,7 +241,7 @@ def row(
 ) -> list[str]:
     ratio = f"{result.throughput / floor.throughput:.2f}" if floor else "1.00"
     p99 = f"{result.percentile(99) / floor.percentile(99):.2f}" if floor else "1.00"
-    cpu = f"{usage.cpu_seconds * 1000 / max(1, result.requests):.2f}" if usage else "-"
+    cpu = f"{usage.us_per_request(result.requests) / 1000:.2f}" if usage else "-"
     rss = f"{usage.rss_mb:.0f}" if usage else "-"
     return [
         f"{size:,}",

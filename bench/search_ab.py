@@ -121,7 +121,7 @@ def measure(server: AppServer, bodies: list[dict[str, Any]], c: int, seconds: fl
     """(req/s, p50 ms, p99 ms, CPU ms per request) of one load level."""
     with server.measure() as usage:
         result = http_load(f"{server.base}/search", bodies, concurrency=c, seconds=seconds)
-    cpu_ms = usage.cpu_seconds * 1000 / max(1, result.requests)
+    cpu_ms = usage.us_per_request(result.requests) / 1000
     return (result.throughput, result.percentile(50), result.percentile(99), cpu_ms)
 
 

@@ -90,7 +90,7 @@ def server_cpu(wait: str, concurrency: int, args: argparse.Namespace) -> list[tu
         for _ in range(args.rounds):
             with server.measure() as usage:
                 result = http_load(f"{server.base}/wait", [{}], concurrency=concurrency, seconds=args.seconds)
-            samples.append((result.throughput, usage.cpu_seconds * 1e6 / max(1, result.requests)))
+            samples.append((result.throughput, usage.us_per_request(result.requests)))
     return samples
 
 
