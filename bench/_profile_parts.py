@@ -127,15 +127,12 @@ def in_process(
         rows = db.read(query.sql, query.params, settings=settings, row_factory=dict_row)
         answers.append((paged, fingerprint, _ranked(paged, rows)))
 
-    def response_alone(i: int) -> Any:
-        plan, fingerprint, ranked = answers[i]
-        return json_response(
-            service._answer(DEFAULT_TENANT, plan, record, fingerprint, ranked, 0.0, 0.0, None, None)
-        )
-
     def answer_alone(i: int) -> Any:
         plan, fingerprint, ranked = answers[i]
         return service._answer(DEFAULT_TENANT, plan, record, fingerprint, ranked, 0.0, 0.0, None, None)
+
+    def response_alone(i: int) -> Any:
+        return json_response(answer_alone(i))
 
     answered = [answer_alone(i) for i in range(len(answers))]
     calls = [caller(app, "/search", json.dumps(body).encode()) for body in bodies]

@@ -6,7 +6,7 @@ model id and the URL signing the app uses.
 
     .venv/bin/python bench/_reference_queries.py --database-url URL --queries FILE.npz --out FILE.json
 
-bench/search.py calls `write_reference_queries` in its own process.
+bench/_reference.py runs it in a process of its own before it starts the reference.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+from _reference import SIGNING_SECRET
 from _search_app import in_process_search
 from pgvector.psycopg import register_vector
 from psycopg._queries import PostgresQuery
@@ -50,7 +51,8 @@ def write_reference_queries(
                 pgq = PostgresQuery(Transformer.from_context(conn))
                 pgq.convert(query.sql, query.params)
                 params = list(pgq.params or [])
-                vector_param = [i for i, p in enumerate(params) if p == _vector_bytes(vector)]
+                vector_bytes = _vector_bytes(vector)
+                vector_param = [i for i, p in enumerate(params) if p == vector_bytes]
                 if len(vector_param) != 1:
                     raise RuntimeError(f"the query vector is not one parameter of {text!r}'s statement")
                 entries[text] = {
@@ -92,7 +94,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--candidates", type=int, default=200)
     parser.add_argument("--ef-search", type=int, default=200)
-    parser.add_argument("--signing-secret", default="bench-signing-secret")
+    parser.add_argument("--signing-secret", default=SIGNING_SECRET)
     args = parser.parse_args()
     write_reference_queries(
         args.database_url,
