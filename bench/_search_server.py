@@ -17,6 +17,7 @@ import uvicorn
 from _lookup_model import AliasModel, LookupModel
 from fastapi import FastAPI
 
+from imagesearch.http.protocol import HttpProtocol
 from imagesearch.local.server import local_app
 from imagesearch.model.embedder import Embedder, EmbeddingModel
 from imagesearch.runtime import configure
@@ -73,6 +74,7 @@ def main() -> None:
         workers=args.workers,
         log_level="warning",
         access_log=False,
+        http=HttpProtocol,  # as `imagesearch serve` runs it
     )
 
 

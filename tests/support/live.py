@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 
 import uvicorn
 
+from imagesearch.http.protocol import HttpProtocol
 from imagesearch.local.stack import LocalStack
 
 T = TypeVar("T")
@@ -28,7 +29,8 @@ def free_port() -> int:
 def serving(app: Any, port: int | None = None) -> Iterator[str]:
     """`app` served by uvicorn on loopback (a free port unless given) for the block; yields its base URL."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=HttpProtocol)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:

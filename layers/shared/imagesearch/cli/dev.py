@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM, then stop PostgreSQL and free the data directory; 0 when it did."""
     import uvicorn
 
+    from imagesearch.http.protocol import HttpProtocol
     from imagesearch.local.stack import LocalStack
 
     with (
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             port=args.port,
             log_level=stack.settings.log_level.lower(),
             access_log=False,
+            http=HttpProtocol,
         )
         server = stop.server = uvicorn.Server(config)
         server.should_exit = stop.received is not None  # asked to stop while starting

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     from imagesearch.cli.dev import stop_on_signals
     from imagesearch.config import load_settings
+    from imagesearch.http.protocol import HttpProtocol
     from imagesearch.local.functions import load_function
     from imagesearch.runtime import configure, reset
 
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
                 log_level=settings.log_level.lower(),
                 access_log=False,
                 timeout_graceful_shutdown=args.graceful_timeout,
+                http=HttpProtocol,  # a response in one write (http/protocol.py)
             )
             print(f"imagesearch: serving {args.function} on {args.host}:{port}", flush=True)
             server = stop.server = uvicorn.Server(config)
