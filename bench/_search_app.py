@@ -42,7 +42,8 @@ def http_load(url: str, bodies: list[dict[str, Any]], *, concurrency: int, secon
 @dataclass
 class Usage:
     cpu_seconds: float = 0.0
-    rss_mb: float = 0.0
+    rss_mb: float = 0.0  # the processes' resident sets summed: pages they share counted in each
+    pss_mb: float = 0.0  # proportional set sizes summed: each shared page split between its processes
 
     def us_per_request(self, requests: int) -> float:
         """The CPU time per request of a load level that made `requests`, in microseconds."""
@@ -92,7 +93,9 @@ class AppServer:
         before = cpu()
         yield usage
         usage.cpu_seconds = cpu() - before
-        usage.rss_mb = sum(p.memory_info().rss for p in self._processes()) / 2**20
+        memory = [p.memory_full_info() for p in self._processes()]
+        usage.rss_mb = sum(m.rss for m in memory) / 2**20
+        usage.pss_mb = sum(m.pss for m in memory) / 2**20
 
     def __exit__(self, *exc: Any) -> None:
         self.process.terminate()

@@ -12,19 +12,27 @@ import os
 import tempfile
 from pathlib import Path
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 import uvicorn
-from _lookup_model import AliasModel, LookupModel
-from fastapi import FastAPI
 
 from imagesearch.http.protocol import HttpProtocol
-from imagesearch.local.server import local_app
-from imagesearch.model.embedder import Embedder, EmbeddingModel
-from imagesearch.runtime import configure
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def create() -> FastAPI:
-    """The app of one worker: settings from the environment, the query model from the bench's files."""
+    """The app of one worker: settings from the environment, the query model from the bench's files.
+    (Imported here: with --workers N, uvicorn's supervising process runs this module and serves nothing,
+    and a deployment has no such process, so it should not carry the app's modules in its memory.)"""
+    import numpy as np
+    from _lookup_model import AliasModel, LookupModel
+
+    from imagesearch.local.server import local_app
+    from imagesearch.model.embedder import Embedder, EmbeddingModel
+    from imagesearch.runtime import configure
+
     model: EmbeddingModel
     if os.environ.get("BENCH_TEXT_MODEL"):
         model = AliasModel(Embedder(os.environ["BENCH_TEXT_MODEL"]), os.environ["BENCH_MODEL_ID"])

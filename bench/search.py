@@ -120,7 +120,7 @@ def main() -> int:
     if versus_rows:
         print("\nThe app (text model bypassed) against the compiled reference, same load levels, same run:")
         headers = ["corpus", "conc", "CPU ms/req app", "Go", "app / Go", "req/s app / Go"]
-        headers += ["p50 added ms app", "Go", "RSS MB app", "Go"]
+        headers += ["p50 added ms app", "Go", "RSS MB app", "Go", "PSS MB app", "Go"]
         print(format_table(headers, versus_rows))
     return 0
 
@@ -233,6 +233,8 @@ def versus(
         f"{r.percentile(50) - floor_p50:+.1f}",
         f"{a_usage.rss_mb:.0f}",
         f"{r_usage.rss_mb:.0f}",
+        f"{a_usage.pss_mb:.0f}",
+        f"{r_usage.pss_mb:.0f}",
     ]
 
 
