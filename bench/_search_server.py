@@ -11,7 +11,6 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import uvicorn
