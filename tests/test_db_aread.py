@@ -55,6 +55,23 @@ def test_dict_rows_are_those_of_read_with_dict_row(database: Database) -> None:
     assert aread(database, "SELECT 1 AS one, 2 AS two") == [(1, 2)]  # tuples unless asked
 
 
+def test_rows_read_in_binary_hold_the_values_a_text_read_gives(database: Database) -> None:
+    """aread takes its rows in binary (less work for both sides): every type a search returns, and the
+    others a statement might add (facets as JSON, dates, decimals), loads to the value a text read gives."""
+    query = (
+        "SELECT %s::halfvec AS h, '{\"year\": {\"2024\": 3}}'::jsonb AS facets, '[1, 2.5]'::json AS j, "
+        "DATE '2024-02-29' AS d, TIMESTAMP '2024-05-01 12:30:00.123456' AS local, 12.50::numeric AS n, "
+        "true AS b, 2::int8 ^ 40 AS big, 9007199254740993::int8 AS exact, 'Infinity'::float8 AS inf, "
+        "0.1::float8 AS tenth, interval '1 day 2 hours' AS span, 'é ☃'::varchar AS v, ''::text AS empty"
+    )
+    vector = np.array([0.5, -1.25], dtype=np.float32)
+    rows = aread(database, query, (vector,), dicts=True)
+    text = database.read(query, (vector,), row_factory=dict_row)
+    assert rows[0].pop("h").to_list() == text[0].pop("h").to_list() == [0.5, -1.25]
+    assert rows == text
+    assert rows[0]["facets"] == {"year": {"2024": 3}} and rows[0]["tenth"] == 0.1
+
+
 @pytest.mark.parametrize("settings", [None, {"hnsw.ef_search": "50"}], ids=["alone", "with settings"])
 def test_an_error_is_reads_error_and_the_connection_serves_the_next_read(
     database: Database, settings: dict[str, str] | None

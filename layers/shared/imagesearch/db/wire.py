@@ -8,7 +8,10 @@ and parameter dumpers (the C Transformer, with pgvector's adapters), its row loa
 
 - Settings that travel with the statement (`set_config`, bytes with no parameters) go in one libpq
   pipeline with it, ended by one Sync and sent in one write; with none, the statement goes alone.
-- Rows come back as tuples or as dicts keyed by column name, the same values a cursor gives.
+- Rows come back as tuples or as dicts keyed by column name, the same values a cursor gives. The server
+  sends them in binary (`result_format`): no text to print for PostgreSQL, none to parse here, for the
+  same values (a `real` would be the exception, its float32 value and not its shortest decimal: the
+  search statement returns none; tests/test_db_aread.py checks the types it does return).
 - An error result raises the same psycopg error a cursor raises (QueryCanceled for a statement timeout,
   InternalError_ for a type that changed); a broken socket raises OperationalError from libpq. A read
   interrupted while it waits (a cancelled task), or one that fails inside the pipeline (a connection lost
@@ -29,6 +32,7 @@ from psycopg.abc import Params, Query
 from psycopg.adapt import Transformer
 
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_BINARY = pq.Format.BINARY
 _FATAL_ERROR = pq.ExecStatus.FATAL_ERROR
 _PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
 _PIPELINE_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
@@ -52,13 +56,13 @@ async def fetch(
     loop = asyncio.get_running_loop()
     try:
         if set_config is None:
-            pgconn.send_query_params(pgq.query, pgq.params, pgq.types, pgq.formats)
+            pgconn.send_query_params(pgq.query, pgq.params, pgq.types, pgq.formats, result_format=_BINARY)
             await _flush(pgconn, loop)
             results = await _results(pgconn, loop)
         else:
             pgconn.enter_pipeline_mode()
             pgconn.send_query_params(set_config, None)
-            pgconn.send_query_params(pgq.query, pgq.params, pgq.types, pgq.formats)
+            pgconn.send_query_params(pgq.query, pgq.params, pgq.types, pgq.formats, result_format=_BINARY)
             pgconn.pipeline_sync()
             await _flush(pgconn, loop)
             results = await _pipeline_results(pgconn, loop)
