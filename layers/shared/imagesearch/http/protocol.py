@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn._types import ASGISendEvent
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 
@@ -55,7 +54,7 @@ class _Cycle(RequestResponseCycle):
 
     _head: bytes | None = None
 
-    async def send(self, message: ASGISendEvent) -> None:
+    async def send(self, message: Any) -> None:  # an ASGI send event (uvicorn's type is private)
         transport: Any = self.transport
         if message["type"] == "http.response.start" and not self.response_started:
             if not any(name.lower() == b"content-length" for name, _ in message.get("headers", ())):
