@@ -64,13 +64,17 @@ def upload(page: Any, files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
         response = page.request.post(f"{base}/images", multipart={"file": file})
         assert response.ok, response.text()
         images[name] = response.json()
+
+    def current() -> dict[str, dict[str, Any]]:
+        return {name: page.request.get(f"{base}/images/{i['id']}").json() for name, i in images.items()}
+
     deadline = time.monotonic() + 90
-    while True:
-        current = {name: page.request.get(f"{base}/images/{i['id']}").json() for name, i in images.items()}
-        if all(image["status"] == "ready" for image in current.values()):
-            return current
+    while not all(image["status"] == "ready" for image in current().values()):
         assert time.monotonic() < deadline, "the uploads did not get ready"
         page.wait_for_timeout(200)
+    # Read again once all are ready: an image's save also updates the others it groups with, so a read of
+    # the first image taken before the last one's save would miss the group that save gave it.
+    return current()
 
 
 def posts_to(path: str) -> Callable[[Any], bool]:
