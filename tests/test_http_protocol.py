@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
-from support.live import free_port
+from support.live import free_port, serving
 
 from imagesearch.http.protocol import HttpProtocol
 
@@ -80,17 +79,8 @@ class RecordingProtocol(HttpProtocol):
 @pytest.fixture(scope="module")
 def port() -> Iterator[int]:
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", http=RecordingProtocol)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield port
-    server.should_exit = True
-    thread.join(timeout=30)
+    with serving(app, port, http=RecordingProtocol):
+        yield port
 
 
 @pytest.fixture(autouse=True)

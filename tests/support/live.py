@@ -26,10 +26,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(app: Any, port: int | None = None) -> Iterator[str]:
-    """`app` served by uvicorn on loopback (a free port unless given) for the block; yields its base URL."""
+def serving(
+    app: Any, port: int | None = None, *, http: type[asyncio.Protocol] = HttpProtocol
+) -> Iterator[str]:
+    """`app` served by uvicorn on loopback (a free port unless given) for the block, with the HTTP protocol
+    `imagesearch serve` runs unless given; yields its base URL."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=HttpProtocol)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
